@@ -1,0 +1,289 @@
+/*
+ * callbridge-webhook: the FastCGI responder that answers Twilio's webhooks.
+ *
+ * The main thread loads the configuration, opens the listening socket
+ * (fd 0 from a FastCGI manager, or -l ADDRESS), starts the worker threads
+ * and then only waits for signals.  Each worker accepts requests itself
+ * (one at a time under accept_lock, as libfcgi's threaded example does)
+ * with its own database connection.  SIGTERM/SIGINT: the listening socket
+ * is shut down, which wakes the worker blocked in accept(); workers busy
+ * with a request finish it and exit; then the process exits 0.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <mysql.h>
+
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "request.h"
+#include "routes.h"
+#include "store.h"
+
+#define LISTEN_BACKLOG	128
+
+struct worker {
+	int			 id;
+	pthread_t		 thread;
+	const struct conf	*cf;
+	int			 listen_fd;
+};
+
+static pthread_mutex_t	 accept_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t stopping;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: callbridge-webhook [-dhtV] [-c file] [-l address] [-n threads]\n"
+	    "  -c file     configuration file (default %s)\n"
+	    "  -d          debug logging\n"
+	    "  -h          this help\n"
+	    "  -l address  listen on unix:/path or host:port instead of fd 0\n"
+	    "  -n threads  worker threads (overrides [webhook] threads)\n"
+	    "  -t          check the configuration and exit\n"
+	    "  -V          print the version and exit\n", conf_default_path());
+}
+
+static void
+set_io_timeout(int fd, int seconds)
+{
+	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+	FCGX_Request	 fcgi;
+	struct store	 st;
+	struct request	 rq;
+	int		 rc;
+
+	mysql_thread_init();
+	store_init(&st, w->cf);
+	if (FCGX_InitRequest(&fcgi, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_err("worker %d: FCGX_InitRequest failed", w->id);
+		goto out;
+	}
+	while (!stopping) {
+		pthread_mutex_lock(&accept_lock);
+		rc = stopping ? -1 : FCGX_Accept_r(&fcgi);
+		pthread_mutex_unlock(&accept_lock);
+		if (rc < 0)
+			break;
+		/* A web server that stalls mid-request frees us after this. */
+		set_io_timeout(fcgi.ipcFd, w->cf->webhook_request_timeout);
+		if (request_read(&rq, &fcgi, w->cf))
+			routes_dispatch(&rq, &st);
+		request_free(&rq);
+		log_clear_tag();
+		FCGX_Finish_r(&fcgi);
+	}
+	FCGX_Free(&fcgi, 1);
+out:
+	store_close(&st);
+	mysql_thread_end();
+	return NULL;
+}
+
+/* Open -l ADDRESS: "unix:/path" or "host:port" ("*:port" for all). */
+static int
+open_listener(const char *addr)
+{
+	const char	*path = addr;
+	struct stat	 sb;
+	int		 fd;
+
+	if (strncmp(addr, "unix:", 5) == 0) {
+		path = addr + 5;
+		/* A socket left by an earlier run would make bind() fail. */
+		if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			unlink(path);
+	} else if (strchr(addr, ':') == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (strncmp(path, "*:", 2) == 0)
+		path++;
+	fd = FCGX_OpenSocket(path, LISTEN_BACKLOG);
+	if (fd >= 0 && strncmp(addr, "unix:", 5) == 0)
+		chmod(path, 0660);
+	return fd;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct conf	 cf;
+	struct buf	 diag;
+	struct worker	*workers;
+	const char	*path = conf_default_path(), *listen_addr = NULL;
+	bool		 check_only = false, debug = false;
+	int		 ch, errors, threads = 0, listen_fd = 0, i, sig, version;
+	sigset_t	 sigs;
+	struct store	 probe;
+
+	while ((ch = getopt(argc, argv, "c:dhl:n:tV")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'l':
+			listen_addr = optarg;
+			break;
+		case 'n':
+			threads = atoi(optarg);
+			if (threads < 1 || threads > 256) {
+				fprintf(stderr, "callbridge-webhook: -n: 1 to 256 threads\n");
+				return 2;
+			}
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'V':
+			printf("callbridge-webhook %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	log_init("callbridge-webhook", LOG_INFO);
+	buf_init(&diag, 64 * 1024);
+	errors = conf_load(&cf, path, CONF_WEBHOOK, &diag);
+	if (check_only) {
+		fputs(buf_str(&diag), stderr);
+		if (errors > 0) {
+			fprintf(stderr, "%s: %d error%s\n", path, errors,
+			    errors == 1 ? "" : "s");
+			return 1;
+		}
+		printf("%s: configuration OK\n", path);
+		return 0;
+	}
+	if (diag.len > 0) {
+		char *line, *save = NULL;
+
+		for (line = strtok_r(diag.data, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_msg(strstr(line, ": warning: ") ? LOG_WARNING :
+			    LOG_ERR, "%s", line);
+	}
+	buf_free(&diag);
+	if (errors > 0)
+		fatalx("%s: %d configuration error%s; see above (check with -t)",
+		    path, errors, errors == 1 ? "" : "s");
+	log_set_level(debug ? LOG_DEBUG : cf.log_level);
+	if (threads == 0)
+		threads = cf.webhook_threads;
+
+	if (FCGX_Init() != 0)
+		fatalx("FCGX_Init failed");
+	if (listen_addr != NULL) {
+		if ((listen_fd = open_listener(listen_addr)) < 0)
+			fatalx("cannot listen on %s (unix:/path or host:port)",
+			    listen_addr);
+	} else if (FCGX_IsCGI())
+		fatalx("not started by a FastCGI manager (fd 0 is not a "
+		    "listening socket); use -l ADDRESS to listen yourself");
+
+	if (mysql_library_init(0, NULL, NULL) != 0)
+		fatalx("MariaDB client library initialisation failed");
+
+	/*
+	 * Refuse to run against a schema we do not know.  A database that is
+	 * down is no reason to refuse: calls then get the fallback until it
+	 * is back.
+	 */
+	store_init(&probe, &cf);
+	version = store_connect(&probe);
+	if (version >= 0 && version != DB_SCHEMA_VERSION) {
+		char advice[256];
+
+		db_schema_advice(version, advice, sizeof(advice));
+		fatalx("%s", advice);
+	}
+	if (version < 0 && strstr(probe.err, "schema") != NULL)
+		fatalx("%s", probe.err);
+	if (version < 0)
+		log_warn("database not reachable at start-up (%s); calls get "
+		    "the fallback until it is", probe.err);
+	store_close(&probe);
+
+	/* Signals go to the main thread only, which waits for them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((workers = calloc((size_t)threads, sizeof(*workers))) == NULL)
+		fatalx("out of memory");
+	for (i = 0; i < threads; i++) {
+		workers[i].id = i;
+		workers[i].cf = &cf;
+		workers[i].listen_fd = listen_fd;
+		if (pthread_create(&workers[i].thread, NULL, worker_main,
+		    &workers[i]) != 0)
+			fatalx("cannot start worker thread %d", i);
+	}
+	log_notice("callbridge-webhook %s ready: %d thread%s on %s", PACKAGE_VERSION,
+	    threads, threads == 1 ? "" : "s",
+	    listen_addr != NULL ? listen_addr : "fd 0");
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: nothing to reopen (logs go to stderr)");
+			continue;
+		}
+		break;
+	}
+	log_notice("signal %d: finishing requests in progress, then exiting", sig);
+	stopping = 1;
+	FCGX_ShutdownPending();
+	/* Wakes the worker blocked in accept(); the others see "stopping". */
+	shutdown(listen_fd, SHUT_RDWR);
+	for (i = 0; i < threads; i++)
+		pthread_join(workers[i].thread, NULL);
+	free(workers);
+	if (listen_addr != NULL && strncmp(listen_addr, "unix:", 5) == 0)
+		unlink(listen_addr + 5);
+	mysql_library_end();
+	conf_free(&cf);
+	log_notice("stopped");
+	return 0;
+}

@@ -1,0 +1,97 @@
+# mariadb.sh: a private MariaDB server for one test (sourced).
+#
+# db_start creates a data directory under $TEST_TMP, starts mariadbd on a
+# unix socket there (no TCP, no system service), creates the database
+# "callbridge" and the user "callbridge" and applies schema/*.sql in order.
+# db_sql runs SQL as that user; db_root_sql as root.  db_stop shuts the
+# server down; db_pause/db_resume stop and continue it (a "slow" server).
+
+: "${top_srcdir:?}"
+
+db_find() {
+	local p
+	for p in "$MARIADBD" /usr/sbin/mariadbd /usr/libexec/mariadbd /usr/sbin/mysqld; do
+		[ -n "$p" ] && [ -x "$p" ] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+db_start() {
+	DB_DIR=$TEST_TMP/mariadb
+	DB_SOCK=$DB_DIR/mysqld.sock
+	DB_PASSWORD=cb-test-password
+	local mariadbd install
+	mariadbd=$(db_find) || skip_all "mariadbd not installed (apt-get install mariadb-server)"
+	install=$(command -v mariadb-install-db || command -v mysql_install_db) ||
+		skip_all "mariadb-install-db not installed"
+	command -v mariadb >/dev/null || skip_all "mariadb client not installed"
+	mkdir -p "$DB_DIR/data"
+	if [ ! -d "$DB_DIR/data/mysql" ]; then
+		"$install" --no-defaults --datadir="$DB_DIR/data" --user="$(id -un)" \
+			--auth-root-authentication-method=socket --skip-test-db \
+			>"$DB_DIR/install.log" 2>&1 || {
+			cat "$DB_DIR/install.log" >&2
+			echo "Bail out! mariadb-install-db failed"
+			exit 1
+		}
+	fi
+	"$mariadbd" --no-defaults --datadir="$DB_DIR/data" --socket="$DB_SOCK" \
+		--skip-networking --user="$(id -un)" --pid-file="$DB_DIR/mysqld.pid" \
+		--log-error="$DB_DIR/error.log" --innodb-buffer-pool-size=32M \
+		--innodb-log-file-size=16M --skip-log-bin --max-connections=200 \
+		--innodb-flush-log-at-trx-commit=2 \
+		>/dev/null 2>&1 &
+	DB_PID=$!
+	local i
+	for i in $(seq 1 300); do
+		[ -S "$DB_SOCK" ] && db_root_sql "SELECT 1" >/dev/null 2>&1 && break
+		if ! kill -0 "$DB_PID" 2>/dev/null; then
+			cat "$DB_DIR/error.log" >&2
+			echo "Bail out! mariadbd exited"
+			exit 1
+		fi
+		sleep 0.1
+	done
+	db_root_sql "SELECT 1" >/dev/null || { echo "Bail out! mariadbd did not start"; exit 1; }
+	if [ -z "${DB_KEEP_SCHEMA:-}" ]; then
+		db_root_sql "CREATE DATABASE IF NOT EXISTS callbridge CHARACTER SET utf8mb4;
+			CREATE USER IF NOT EXISTS 'callbridge'@'localhost' IDENTIFIED BY '$DB_PASSWORD';
+			GRANT ALL ON callbridge.* TO 'callbridge'@'localhost';"
+		db_apply_schema
+	fi
+}
+
+db_apply_schema() {
+	local f
+	for f in "$top_srcdir"/schema/[0-9][0-9][0-9]_*.sql; do
+		mariadb --no-defaults -S "$DB_SOCK" -u root callbridge <"$f" || {
+			echo "Bail out! applying $f failed"
+			exit 1
+		}
+	done
+}
+
+db_root_sql() {
+	mariadb --no-defaults -S "$DB_SOCK" -u root -N -B -e "$1"
+}
+
+db_sql() {
+	mariadb --no-defaults -S "$DB_SOCK" -u callbridge -p"$DB_PASSWORD" -N -B callbridge -e "$1"
+}
+
+db_stop() {
+	[ -n "${DB_PID:-}" ] || return 0
+	kill -CONT "$DB_PID" 2>/dev/null
+	kill "$DB_PID" 2>/dev/null
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$DB_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$DB_PID" 2>/dev/null
+	wait "$DB_PID" 2>/dev/null
+	DB_PID=
+}
+
+db_pause() { kill -STOP "$DB_PID"; }
+db_resume() { kill -CONT "$DB_PID"; }

@@ -1,0 +1,63 @@
+# tap.sh: TAP output for the shell tests (sourced).
+#
+# ok COND_STATUS DESCRIPTION, is GOT EXPECTED DESCRIPTION, like GOT REGEX
+# DESCRIPTION; done_testing prints the plan and exits non-zero when a test
+# failed.  skip_all REASON exits 77, which automake counts as SKIP.
+
+tap_n=0
+tap_failed=0
+
+ok() {
+	local status=$1; shift
+	tap_n=$((tap_n + 1))
+	if [ "$status" -eq 0 ]; then
+		echo "ok $tap_n - $*"
+	else
+		echo "not ok $tap_n - $*"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+
+is() {
+	local got=$1 want=$2; shift 2
+	if [ "$got" = "$want" ]; then
+		ok 0 "$*"
+	else
+		ok 1 "$*"
+		printf '#   got:  %s\n#   want: %s\n' "$got" "$want"
+	fi
+}
+
+like() {
+	local got=$1 re=$2; shift 2
+	if printf '%s' "$got" | grep -Eq -- "$re"; then
+		ok 0 "$*"
+	else
+		ok 1 "$*"
+		printf '#   got:  %s\n#   want: /%s/\n' "$(printf '%s' "$got" | head -c 2000)" "$re"
+	fi
+}
+
+unlike() {
+	local got=$1 re=$2; shift 2
+	if printf '%s' "$got" | grep -Eq -- "$re"; then
+		ok 1 "$*"
+		printf '#   got:  %s\n#   unwanted: /%s/\n' "$(printf '%s' "$got" | head -c 2000)" "$re"
+	else
+		ok 0 "$*"
+	fi
+}
+
+diag() {
+	printf '# %s\n' "$*"
+}
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 77
+}
+
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}
