@@ -61,3 +61,33 @@ done_testing() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]
 }
+
+# test_init: a private temporary directory and a cleanup trap that stops
+# whatever the test started (functions named in CLEANUP run in order).
+CLEANUP=
+test_init() {
+	TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/callbridge-test.XXXXXX")
+	chmod 755 "$TEST_TMP"
+	trap 'test_cleanup' EXIT
+	trap 'exit 1' INT TERM
+}
+
+test_cleanup() {
+	local rc=$? f
+	for f in $CLEANUP; do
+		"$f" >/dev/null 2>&1
+	done
+	if [ "$rc" -ne 0 ] || [ "$tap_failed" -ne 0 ]; then
+		# Keep the evidence of a failure: logs go into the test's .log.
+		for f in "$TEST_TMP"/*.log "$TEST_TMP"/mariadb/error.log; do
+			[ -f "$f" ] || continue
+			echo "# ---- $f"
+			sed 's/^/# /' "$f" | tail -n 60
+		done
+	fi
+	rm -rf "$TEST_TMP"
+	exit "$rc"
+}
+
+# now_ms: milliseconds since the epoch.
+now_ms() { date +%s%3N; }
