@@ -264,7 +264,6 @@ route_connect_action(struct request *rq, struct store *st)
 		/* The caller is gone; nothing to say to anyone. */
 		twiml_elem(&t, "Hangup", NULL, (const char *)NULL);
 		send_twiml(rq, &t);
-		(void)store_connect_info(st, call_sid, &ci);
 		return;
 	}
 	rc = store_connect_info(st, call_sid, &ci);
@@ -384,7 +383,10 @@ route_status(struct request *rq, struct store *st)
 		send_empty(rq, 204);
 		return;
 	}
-	log_info("call status %s (seq %lld)", status, seq);
+	if (seq >= 0)
+		log_info("call status %s (seq %lld)", status, seq);
+	else
+		log_info("call status %s", status);
 	if (rank == 4) {
 		snprintf(reason, sizeof(reason),
 		    "call %s before the stream connected", status);
