@@ -233,8 +233,6 @@ main(int argc, char *argv[])
 		db_schema_advice(version, advice, sizeof(advice));
 		fatalx("%s", advice);
 	}
-	if (version < 0 && strstr(probe.err, "schema") != NULL)
-		fatalx("%s", probe.err);
 	if (version < 0)
 		log_warn("database not reachable at start-up (%s); calls get "
 		    "the fallback until it is", probe.err);

@@ -144,7 +144,7 @@ store_open(struct store *s)
 	for (i = 0; i < ST_COUNT; i++) {
 		if (db_stmt_prepare(s->db, &s->st[i], store_sql[i]) == -1) {
 			snprintf(s->err, sizeof(s->err), "preparing statement "
-			    "%d: %s", i, mysql_error(s->db));
+			    "%d: %s", i, s->st[i].prep_error);
 			goto fail;
 		}
 	}
@@ -161,10 +161,11 @@ store_connect(struct store *s)
 {
 	int version;
 
-	s->last_fail_ms = 0;
-	if (store_open(s) == -1)
+	store_disconnect(s);
+	if ((s->db = db_connect(s->cf, s->err)) == NULL)
 		return -1;
 	version = db_schema_version(s->db, s->err);
+	store_disconnect(s);
 	return version;
 }
 

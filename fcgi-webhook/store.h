@@ -87,7 +87,7 @@ void	 store_close(struct store *);
 long long store_now_ms(void);
 /* Start a request's time budget. */
 void	 store_begin(struct store *);
-/* Connect now (at start-up); returns the schema version, or -1. */
+/* Connect once (at start-up) and return the schema version, or -1. */
 int	 store_connect(struct store *);
 
 /*

@@ -6,7 +6,7 @@
 
 SET NAMES utf8mb4;
 
-CREATE TABLE schema_version (
+CREATE TABLE IF NOT EXISTS schema_version (
   version     INT UNSIGNED NOT NULL PRIMARY KEY,
   name        VARCHAR(128) NOT NULL,
   applied_at  DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6)

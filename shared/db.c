@@ -52,9 +52,9 @@ db_schema_version(MYSQL *m, char err[DB_ERR_MAX])
 
 	if (db_stmt_prepare(m, &s,
 	    "SELECT COALESCE(MAX(version), 0) FROM schema_version") == -1) {
-		if (mysql_errno(m) == ER_NO_SUCH_TABLE)
+		if (s.prep_errno == ER_NO_SUCH_TABLE)
 			return 0;
-		snprintf(err, DB_ERR_MAX, "%s", mysql_error(m));
+		snprintf(err, DB_ERR_MAX, "%s", s.prep_error);
 		return -1;
 	}
 	rc = db_stmt_run(&s, "", "i", &v);
@@ -106,9 +106,16 @@ db_stmt_prepare(MYSQL *m, struct db_stmt *s, const char *sql)
 {
 	memset(s, 0, sizeof(*s));
 	s->sql = sql;
-	if ((s->st = mysql_stmt_init(m)) == NULL)
+	if ((s->st = mysql_stmt_init(m)) == NULL) {
+		s->prep_errno = mysql_errno(m);
+		snprintf(s->prep_error, sizeof(s->prep_error), "%s",
+		    mysql_error(m));
 		return -1;
+	}
 	if (mysql_stmt_prepare(s->st, sql, strlen(sql)) != 0) {
+		s->prep_errno = mysql_stmt_errno(s->st);
+		snprintf(s->prep_error, sizeof(s->prep_error), "%s",
+		    mysql_stmt_error(s->st));
 		mysql_stmt_close(s->st);
 		s->st = NULL;
 		return -1;
@@ -271,11 +278,16 @@ db_stmt_affected(const struct db_stmt *s)
 unsigned int
 db_stmt_errno(const struct db_stmt *s)
 {
-	return s->st != NULL ? mysql_stmt_errno(s->st) : CR_SERVER_GONE_ERROR;
+	if (s->st == NULL)
+		return s->prep_errno != 0 ? s->prep_errno : CR_SERVER_GONE_ERROR;
+	return mysql_stmt_errno(s->st);
 }
 
 const char *
 db_stmt_error(const struct db_stmt *s)
 {
-	return s->st != NULL ? mysql_stmt_error(s->st) : "statement not prepared";
+	if (s->st == NULL)
+		return s->prep_error[0] != '\0' ? s->prep_error :
+		    "statement not prepared";
+	return mysql_stmt_error(s->st);
 }

@@ -38,6 +38,8 @@ struct db_stmt {
 	size_t		 out_cap[DB_BIND_MAX];
 	int		 n_out;
 	bool		 has_result;
+	unsigned int	 prep_errno;	/* why db_stmt_prepare() failed */
+	char		 prep_error[DB_ERR_MAX];
 };
 
 /* Open a connection; on failure NULL with the reason in err. */
