@@ -10,7 +10,7 @@
 
 db_find() {
 	local p
-	for p in "$MARIADBD" /usr/sbin/mariadbd /usr/libexec/mariadbd /usr/sbin/mysqld; do
+	for p in "${MARIADBD:-}" /usr/sbin/mariadbd /usr/libexec/mariadbd /usr/sbin/mysqld; do
 		[ -n "$p" ] && [ -x "$p" ] && { echo "$p"; return 0; }
 	done
 	return 1
