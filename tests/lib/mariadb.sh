@@ -88,7 +88,7 @@ db_stop() {
 		kill -0 "$DB_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$DB_PID" 2>/dev/null
+	kill -9 "$DB_PID" 2>/dev/null || :
 	wait "$DB_PID" 2>/dev/null
 	DB_PID=
 }
