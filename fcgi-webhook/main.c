@@ -183,6 +183,8 @@ main(int argc, char *argv[])
 	errors = conf_load(&cf, path, CONF_WEBHOOK, &diag);
 	if (check_only) {
 		fputs(buf_str(&diag), stderr);
+		buf_free(&diag);
+		conf_free(&cf);
 		if (errors > 0) {
 			fprintf(stderr, "%s: %d error%s\n", path, errors,
 			    errors == 1 ? "" : "s");
@@ -200,9 +202,11 @@ main(int argc, char *argv[])
 			    LOG_ERR, "%s", line);
 	}
 	buf_free(&diag);
-	if (errors > 0)
+	if (errors > 0) {
+		conf_free(&cf);
 		fatalx("%s: %d configuration error%s; see above (check with -t)",
 		    path, errors, errors == 1 ? "" : "s");
+	}
 	log_set_level(debug ? LOG_DEBUG : cf.log_level);
 	if (threads == 0)
 		threads = cf.webhook_threads;
