@@ -204,7 +204,7 @@ check_signature(struct request *rq)
 	const char	*sig = request_param(rq, "HTTP_X_TWILIO_SIGNATURE");
 	struct buf	 url;
 	bool		 ok;
-	char		 esc[64];
+	char		 esc[64], uesc[256];
 
 	if (!rq->cf->twilio_validate_signatures)
 		return true;
@@ -221,7 +221,7 @@ check_signature(struct request *rq)
 		log_warn("%s: X-Twilio-Signature \"%s\" does not match %s; "
 		    "refused (is [webhook] public_url the URL Twilio calls?)",
 		    rq->route_name, log_escape(esc, sizeof(esc), sig),
-		    log_escape((char[256]){0}, 256, buf_str(&url)));
+		    log_escape(uesc, sizeof(uesc), buf_str(&url)));
 	buf_free(&url);
 	return ok;
 }
@@ -233,7 +233,7 @@ request_read(struct request *rq, FCGX_Request *fcgi, const struct conf *cf)
 	const char		*uri, *q, *why;
 	size_t			 pathlen, prefix_len = 0;
 	bool			 too_big;
-	char			 esc[128];
+	char			 esc[128], uesc[128];
 
 	memset(rq, 0, sizeof(*rq));
 	rq->fcgi = fcgi;
@@ -271,7 +271,7 @@ request_read(struct request *rq, FCGX_Request *fcgi, const struct conf *cf)
 	if ((rt = route_match(rq->uri, pathlen, &prefix_len)) == NULL) {
 		log_info("%s %s: no such route (404)",
 		    log_escape(esc, 16, rq->method),
-		    log_escape((char[128]){0}, 128, rq->uri));
+		    log_escape(uesc, sizeof(uesc), rq->uri));
 		request_error(rq, 404, "not found");
 		return false;
 	}
