@@ -292,6 +292,31 @@ strip_comment(char *v)
 }
 
 /*
+ * Optional double quotes keep leading and trailing spaces, ';' and '#':
+ * when *v starts with '"' and a later '"' is followed only by white space
+ * or by white space and a comment, *v becomes the text between them.
+ * Returns false, leaving *v alone, for anything else.
+ */
+static bool
+unquote(char **v)
+{
+	char *q, *p;
+
+	if (**v != '"')
+		return false;
+	for (q = *v + 1; (q = strchr(q, '"')) != NULL; q++) {
+		for (p = q + 1; *p == ' ' || *p == '\t'; p++)
+			;
+		if (*p == '\0' || (p > q + 1 && (*p == ';' || *p == '#'))) {
+			*q = '\0';
+			(*v)++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * Read one line, without its '\n', into line (CONF_LINE_MAX + 1 bytes).
  * Unlike fgets() this counts the bytes it read, so a NUL byte inside a
  * line is seen instead of silently hiding the rest of the line.  Returns
@@ -398,12 +423,11 @@ conf_parse_file(struct conf *cf, const char *path, struct buf *diag,
 		*eq = '\0';
 		k = trim(s);
 		v = eq + 1;
-		strip_comment(v);
-		v = trim(v);
-		/* Optional double quotes keep leading or trailing spaces. */
-		if (v[0] == '"' && strlen(v) >= 2 && v[strlen(v) - 1] == '"') {
-			v[strlen(v) - 1] = '\0';
+		while (*v == ' ' || *v == '\t')
 			v++;
+		if (!unquote(&v)) {
+			strip_comment(v);
+			v = trim(v);
 		}
 		if (section[0] == '\0') {
 			diag_add(diag, path, lineno, false,

@@ -2,7 +2,8 @@
  * conf: the callbridge.conf loader shared by both programs.
  *
  * The file is INI: "[section]", "key = value", comments starting with ';'
- * or '#' (also after a value when preceded by white space).  Every key is
+ * or '#' (also after a value when preceded by white space); a value in
+ * double quotes keeps its leading and trailing spaces, ';' and '#'.  Every key is
  * checked for type and range when the file is read; unknown sections and
  * keys are warned about; a missing required key is an error.  Secrets may
  * also come from the environment, which wins over the file.
