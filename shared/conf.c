@@ -407,6 +407,13 @@ conf_parse_file(struct conf *cf, const char *path, struct buf *diag,
 			}
 			*e = '\0';
 			snprintf(section, sizeof(section), "%s", trim(s + 1));
+			if (section[0] == '\0') {
+				diag_add(diag, path, lineno, false,
+				    "malformed section header");
+				errors++;
+				section_known = false;
+				continue;
+			}
 			conf_find(section, "", &section_known);
 			if (!section_known)
 				diag_add(diag, path, lineno, true,
@@ -429,14 +436,15 @@ conf_parse_file(struct conf *cf, const char *path, struct buf *diag,
 			strip_comment(v);
 			v = trim(v);
 		}
+		/* Keys of an unknown or malformed section were reported once. */
+		if (!section_known)
+			continue;
 		if (section[0] == '\0') {
 			diag_add(diag, path, lineno, false,
 			    "key \"%s\" outside of any section", k);
 			errors++;
 			continue;
 		}
-		if (!section_known)
-			continue;
 		if ((key = conf_find(section, k, &section_known)) == NULL) {
 			diag_add(diag, path, lineno, true,
 			    "unknown key \"%s\" in [%s] (ignored)", k, section);
