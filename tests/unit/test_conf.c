@@ -290,7 +290,8 @@ test_bad_values(void)
 	    "must be a ws:// or wss:// URL");
 	bad_value("webhook", "fallback_number", "5551234567", "must be an E.164");
 	bad_value("webhook", "fallback_number", "+1", "must be an E.164");
-	bad_value("webhook", "fallback_number", "+1555123456789012", "must be an E.164");
+	bad_value("webhook", "fallback_number", "+1555123456789012",
+	    "must be an E.164");
 	bad_value("webhook", "fallback_number", "sip:nobody", "must be an E.164");
 	bad_value("relay", "listen", "8081", "must be host:port");
 	bad_value("relay", "listen", ":8081", "must be host:port");

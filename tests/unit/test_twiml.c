@@ -263,7 +263,8 @@ test_writer(void)
 	twiml_free(&t);
 
 	twiml_begin(&t);
-	twiml_elem(&t, "Say", "bad \x01 bytes \xc0\x80 and \xed\xa0\x80 ok \xe2\x82\xac",
+	twiml_elem(&t, "Say",
+	    "bad \x01 bytes \xc0\x80 and \xed\xa0\x80 ok \xe2\x82\xac",
 	    "voice", "\x02v\xff", NULL);
 	doc = twiml_end(&t, &len);
 	ok(doc != NULL && utf8_valid(doc), "hostile input gives valid UTF-8");
