@@ -291,16 +291,72 @@ strip_comment(char *v)
 	}
 }
 
+/*
+ * Optional double quotes keep leading and trailing spaces, ';' and '#':
+ * when *v starts with '"' and a later '"' is followed only by white space
+ * or by white space and a comment, *v becomes the text between them.
+ * Returns false, leaving *v alone, for anything else.
+ */
+static bool
+unquote(char **v)
+{
+	char *q, *p;
+
+	if (**v != '"')
+		return false;
+	for (q = *v + 1; (q = strchr(q, '"')) != NULL; q++) {
+		for (p = q + 1; *p == ' ' || *p == '\t'; p++)
+			;
+		if (*p == '\0' || (p > q + 1 && (*p == ';' || *p == '#'))) {
+			*q = '\0';
+			(*v)++;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Read one line, without its '\n', into line (CONF_LINE_MAX + 1 bytes).
+ * Unlike fgets() this counts the bytes it read, so a NUL byte inside a
+ * line is seen instead of silently hiding the rest of the line.  Returns
+ * the number of bytes stored, or -1 at the end of the file.  *too_long
+ * is set when the line had more than CONF_LINE_MAX bytes (the excess is
+ * read and dropped); *total counts every byte read, and reading stops
+ * once it passes CONF_FILE_MAX.
+ */
+static long
+conf_read_line(FILE *fp, char *line, bool *too_long, long *total)
+{
+	size_t	 n = 0;
+	bool	 any = false;
+	int	 c;
+
+	*too_long = false;
+	while (*total <= CONF_FILE_MAX && (c = getc(fp)) != EOF) {
+		any = true;
+		(*total)++;
+		if (c == '\n')
+			break;
+		if (n < CONF_LINE_MAX)
+			line[n++] = (char)c;
+		else
+			*too_long = true;
+	}
+	line[n] = '\0';
+	return any ? (long)n : -1;
+}
+
 static int
 conf_parse_file(struct conf *cf, const char *path, struct buf *diag,
     bool *seen)
 {
 	FILE		*fp;
-	char		 line[CONF_LINE_MAX + 2];
+	char		 line[CONF_LINE_MAX + 1];
 	char		 section[64] = "";
-	bool		 section_known = true;
+	bool		 section_known = true, too_long;
 	int		 lineno = 0, errors = 0;
-	long		 total = 0;
+	long		 total = 0, len;
 	struct stat	 st;
 
 	if ((fp = fopen(path, "r")) == NULL) {
@@ -311,31 +367,25 @@ conf_parse_file(struct conf *cf, const char *path, struct buf *diag,
 		diag_add(diag, path, 0, true,
 		    "readable by every user, but it may hold secrets (chmod o-r)");
 
-	while (fgets(line, sizeof(line), fp) != NULL) {
+	while ((len = conf_read_line(fp, line, &too_long, &total)) != -1) {
 		char			*s, *eq, *k, *v;
 		const struct conf_key	*key;
 		const char		*why;
-		size_t			 len = strlen(line);
 
 		lineno++;
-		total += (long)len;
 		if (total > CONF_FILE_MAX) {
 			diag_add(diag, path, lineno, false,
 			    "file larger than %d bytes", CONF_FILE_MAX);
 			errors++;
 			break;
 		}
-		if (len > CONF_LINE_MAX && line[len - 1] != '\n') {
-			int c;
-
+		if (too_long) {
 			diag_add(diag, path, lineno, false,
 			    "line longer than %d bytes", CONF_LINE_MAX);
 			errors++;
-			while ((c = fgetc(fp)) != EOF && c != '\n')
-				;
 			continue;
 		}
-		if (memchr(line, '\0', len) != NULL && strlen(line) != len) {
+		if (memchr(line, '\0', (size_t)len) != NULL) {
 			diag_add(diag, path, lineno, false, "NUL byte in line");
 			errors++;
 			continue;
@@ -357,6 +407,13 @@ conf_parse_file(struct conf *cf, const char *path, struct buf *diag,
 			}
 			*e = '\0';
 			snprintf(section, sizeof(section), "%s", trim(s + 1));
+			if (section[0] == '\0') {
+				diag_add(diag, path, lineno, false,
+				    "malformed section header");
+				errors++;
+				section_known = false;
+				continue;
+			}
 			conf_find(section, "", &section_known);
 			if (!section_known)
 				diag_add(diag, path, lineno, true,
@@ -373,21 +430,21 @@ conf_parse_file(struct conf *cf, const char *path, struct buf *diag,
 		*eq = '\0';
 		k = trim(s);
 		v = eq + 1;
-		strip_comment(v);
-		v = trim(v);
-		/* Optional double quotes keep leading or trailing spaces. */
-		if (v[0] == '"' && strlen(v) >= 2 && v[strlen(v) - 1] == '"') {
-			v[strlen(v) - 1] = '\0';
+		while (*v == ' ' || *v == '\t')
 			v++;
+		if (!unquote(&v)) {
+			strip_comment(v);
+			v = trim(v);
 		}
+		/* Keys of an unknown or malformed section were reported once. */
+		if (!section_known)
+			continue;
 		if (section[0] == '\0') {
 			diag_add(diag, path, lineno, false,
 			    "key \"%s\" outside of any section", k);
 			errors++;
 			continue;
 		}
-		if (!section_known)
-			continue;
 		if ((key = conf_find(section, k, &section_known)) == NULL) {
 			diag_add(diag, path, lineno, true,
 			    "unknown key \"%s\" in [%s] (ignored)", k, section);

@@ -2,10 +2,11 @@
  * conf: the callbridge.conf loader shared by both programs.
  *
  * The file is INI: "[section]", "key = value", comments starting with ';'
- * or '#' (also after a value when preceded by white space).  Every key is
- * checked for type and range when the file is read; unknown sections and
- * keys are warned about; a missing required key is an error.  Secrets may
- * also come from the environment, which wins over the file.
+ * or '#' (also after a value when preceded by white space); a value in
+ * double quotes keeps its leading and trailing spaces, ';' and '#'.
+ * Every key is checked for type and range when the file is read; unknown
+ * sections and keys are warned about; a missing required key is an error.
+ * Secrets may also come from the environment, which wins over the file.
  *
  * Ownership: conf_load() fills a struct conf whose strings it allocates;
  * conf_free() releases them.  The struct is read-only once loaded and may

@@ -148,7 +148,7 @@ char *
 log_escape(char *dst, size_t size, const char *src)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t	 o = 0;
+	size_t	 o = 0, keep = 0;
 	unsigned char c;
 
 	if (size == 0)
@@ -159,10 +159,13 @@ log_escape(char *dst, size_t size, const char *src)
 		size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 :
 		    (c == '\\' ? 2 : 4);
 		if (o + need + 1 > size) {
-			/* Cut with an ellipsis when there is room for one. */
-			while (o > 0 && o + 4 > size)
-				o--;
-			if (o + 4 <= size) {
+			/*
+			 * Cut after the last whole escape that leaves room
+			 * for "...": half an escape would read as something
+			 * else.  Below four bytes there is no room for it.
+			 */
+			if (size >= 4) {
+				o = keep;
 				memcpy(dst + o, "...", 3);
 				o += 3;
 			}
@@ -179,6 +182,8 @@ log_escape(char *dst, size_t size, const char *src)
 			dst[o++] = hex[c >> 4];
 			dst[o++] = hex[c & 0xf];
 		}
+		if (o + 4 <= size)
+			keep = o;
 	}
 	dst[o] = '\0';
 	return dst;

@@ -40,16 +40,17 @@ void	 fatalx(const char *fmt, ...)
 #define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /*
- * Escape an untrusted string for a log line: printable ASCII is kept,
- * everything else becomes \xHH, and the result is cut at size - 1 with
- * "..." when it does not fit.  Returns dst.
+ * Escape an untrusted string for a log line: printable ASCII is kept, a
+ * backslash is doubled, everything else becomes \xHH, and the result is
+ * cut at size - 1 with "..." when it does not fit, never inside an escape
+ * (below 4 bytes there is no room for the dots).  Returns dst.
  */
 char	*log_escape(char *dst, size_t size, const char *src);
 
 /*
- * A phone number for a log line: all but the last four characters masked
- * ("+1******0100") at the default levels, the whole (escaped) value at
- * debug level.  Returns dst.
+ * A phone number for a log line: all but a leading '+' and the last four
+ * characters masked ("+*******0100") at the default levels, the whole
+ * (escaped) value at debug level.  Returns dst.
  */
 char	*log_phone(char *dst, size_t size, const char *number);
 

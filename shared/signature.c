@@ -136,3 +136,38 @@ signature_check(const char *token, const char *url,
 	}
 	return match;
 }
+
+bool
+signature_body_sha256_ok(const char *url, const char *body, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	static const char	 name[] = "bodySHA256=";
+	const size_t		 nlen = sizeof(name) - 1;
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen = 0, i;
+	char			 want[2 * 32];
+	const char		*p, *end;
+
+	if (url == NULL || strlen(url) > SIGNATURE_URL_MAX ||
+	    (body == NULL && len > 0) || (p = strchr(url, '?')) == NULL)
+		return false;
+	/* The query runs from '?' to the end or to a fragment. */
+	for (p++; ; p = end + 1) {
+		end = p + strcspn(p, "&#");
+		if ((size_t)(end - p) >= nlen && memcmp(p, name, nlen) == 0)
+			break;
+		if (*end != '&')
+			return false;
+	}
+	p += nlen;
+	if ((size_t)(end - p) != sizeof(want))
+		return false;
+	if (EVP_Digest(body != NULL ? body : "", len, md, &mdlen, EVP_sha256(),
+	    NULL) != 1 || mdlen != 32)
+		return false;
+	for (i = 0; i < mdlen; i++) {
+		want[2 * i] = hex[md[i] >> 4];
+		want[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	return CRYPTO_memcmp(want, p, sizeof(want)) == 0;
+}

@@ -41,4 +41,13 @@ bool	 signature_check(const char *token, const char *url,
 void	 signature_url_variants(const char *url, char *without_port,
 	    char *with_port);
 
+/*
+ * For a request with a JSON body (PROTOCOLS.md §2.3), whose signature
+ * covers the URL only (check it with params NULL): true when the first
+ * bodySHA256 query parameter of url is the lower-case hex SHA-256 of the
+ * len bytes of body.  A missing or malformed parameter is false.
+ */
+bool	 signature_body_sha256_ok(const char *url, const char *body,
+	    size_t len);
+
 #endif
