@@ -47,6 +47,11 @@ url_parse(const char *s, struct url *u, const char **why)
 	}
 
 	hs = p + 3;
+	n = strcspn(hs, "/");
+	if (memchr(hs, '@', n) != NULL) {
+		*why = "user information is not allowed";
+		return false;
+	}
 	if (*hs == '[') {
 		he = strchr(hs, ']');
 		if (he == NULL) {

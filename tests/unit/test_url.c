@@ -92,7 +92,7 @@ main(void)
 	bad("javascript://x", "unsupported scheme");
 	bad("httpx://example.com", "unsupported scheme");
 	bad("https://user@example.com", "user information");
-	bad("https://user:pass@example.com", "");
+	bad("https://user:pass@example.com", "user information");
 	bad("https://example.com/?a=1", "query");
 	bad("https://example.com/path?a=1", "query");
 	bad("https://example.com/#frag", "fragment");
