@@ -1,0 +1,28 @@
+#!/bin/bash
+# Every man page renders without a warning from groff or man-db, and each
+# documents the sections the project asks of it.
+. "$top_srcdir/tests/lib/tap.sh"
+command -v man >/dev/null 2>&1 || skip_all "man not installed (apt-get install man-db groff-base)"
+test_init
+
+for page in "$top_srcdir"/man/*.[1-8]; do
+	name=$(basename "$page")
+	err=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 "$page" 2>&1 >"$TEST_TMP/out")
+	is "$err" "" "$name renders without warnings"
+	text=$(cat "$TEST_TMP/out")
+	for section in NAME SYNOPSIS DESCRIPTION "SEE ALSO"; do
+		like "$text" "^$section" "$name has $section"
+	done
+done
+# Every configuration key of the loader is documented in callbridge.conf(5).
+keys=$(sed -n 's/^\t{ "\([a-z]*\)", "\([a-z_]*\)",.*/\2/p' "$top_srcdir/shared/conf.c")
+for k in $keys; do
+	grep -q "^\.\(B\|TP\|IP\).*$k\|^$k\|\\\\fB$k" "$top_srcdir/man/callbridge.conf.5"
+	ok $? "callbridge.conf(5) documents $k"
+done
+# Every option of the webhook is in its page.
+for o in c d h l n t V; do
+	grep -q -- "\\\\-$o" "$top_srcdir/man/callbridge-webhook.8"
+	ok $? "callbridge-webhook(8) documents -$o"
+done
+done_testing
