@@ -7,7 +7,8 @@ test_init
 
 for page in "$top_srcdir"/man/*.[1-8]; do
 	name=$(basename "$page")
-	err=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 "$page" 2>&1 >"$TEST_TMP/out")
+	err=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 "$page" 2>&1 >"$TEST_TMP/raw")
+	col -bx <"$TEST_TMP/raw" >"$TEST_TMP/out"
 	is "$err" "" "$name renders without warnings"
 	text=$(cat "$TEST_TMP/out")
 	for section in NAME SYNOPSIS DESCRIPTION "SEE ALSO"; do
