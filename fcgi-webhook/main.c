@@ -5,9 +5,11 @@
  * (fd 0 from a FastCGI manager, or -l ADDRESS), starts the worker threads
  * and then only waits for signals.  Each worker accepts requests itself
  * (one at a time under accept_lock, as libfcgi's threaded example does)
- * with its own database connection.  SIGTERM/SIGINT: the listening socket
- * is shut down, which wakes the worker blocked in accept(); workers busy
- * with a request finish it and exit; then the process exits 0.
+ * with its own database connection.  SIGTERM/SIGINT: the main thread
+ * interrupts the worker blocked in accept() with SIGUSR2 (never shutdown()
+ * on the socket: with socket activation it is shared with systemd and
+ * must stay usable for the next instance); workers busy with a request
+ * finish it and exit; then the process exits 0.
  */
 #include "config.h"
 
@@ -15,6 +17,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,17 +36,29 @@
 #include "routes.h"
 #include "store.h"
 
-#define LISTEN_BACKLOG	128
+#define LISTEN_BACKLOG		128
+#define ACCEPT_FAILURES_MAX	10	/* in a row, before a worker gives up */
 
 struct worker {
 	int			 id;
 	pthread_t		 thread;
 	const struct conf	*cf;
 	int			 listen_fd;
+	atomic_bool		 in_accept;	/* blocked (or about to be) in accept() */
+	atomic_bool		 done;
 };
 
 static pthread_mutex_t	 accept_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile sig_atomic_t stopping;
+static atomic_int	 stopping;
+static atomic_int	 workers_alive;
+static atomic_int	 log_crit_exit;	/* every worker died: exit 1 */
+
+/* SIGUSR2 only interrupts accept(); the handler has nothing to do. */
+static void
+wake_handler(int sig)
+{
+	(void)sig;
+}
 
 static void
 usage(FILE *fp)
@@ -75,7 +90,7 @@ worker_main(void *arg)
 	FCGX_Request	 fcgi;
 	struct store	 st;
 	struct request	 rq;
-	int		 rc;
+	int		 rc, failures = 0;
 
 	mysql_thread_init();
 	store_init(&st, w->cf);
@@ -85,10 +100,25 @@ worker_main(void *arg)
 	}
 	while (!stopping) {
 		pthread_mutex_lock(&accept_lock);
+		atomic_store(&w->in_accept, true);
 		rc = stopping ? -1 : FCGX_Accept_r(&fcgi);
+		atomic_store(&w->in_accept, false);
 		pthread_mutex_unlock(&accept_lock);
-		if (rc < 0)
-			break;
+		if (rc < 0) {
+			if (stopping)
+				break;
+			/* EMFILE and the like: say so, wait, try again. */
+			log_err("worker %d: accept failed (%s)", w->id,
+			    strerror(-rc > 0 ? -rc : errno));
+			if (++failures == ACCEPT_FAILURES_MAX) {
+				log_err("worker %d: %d accept failures in a row; "
+				    "worker stops", w->id, failures);
+				break;
+			}
+			sleep(1);
+			continue;
+		}
+		failures = 0;
 		/* A web server that stalls mid-request frees us after this. */
 		set_io_timeout(fcgi.ipcFd, w->cf->webhook_request_timeout);
 		if (request_read(&rq, &fcgi, w->cf))
@@ -101,6 +131,12 @@ worker_main(void *arg)
 out:
 	store_close(&st);
 	mysql_thread_end();
+	atomic_store(&w->done, true);
+	/* The last worker standing, unasked to stop: the process is useless. */
+	if (atomic_fetch_sub(&workers_alive, 1) == 1 && !stopping) {
+		log_crit_exit = 1;
+		kill(getpid(), SIGTERM);
+	}
 	return NULL;
 }
 
@@ -114,9 +150,14 @@ open_listener(const char *addr)
 
 	if (strncmp(addr, "unix:", 5) == 0) {
 		path = addr + 5;
-		/* A socket left by an earlier run would make bind() fail. */
-		if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
-			unlink(path);
+		/*
+		 * libfcgi unlinks the path before bind(); never let that
+		 * remove anything but a socket left by an earlier run.
+		 */
+		if (lstat(path, &sb) == 0 && !S_ISSOCK(sb.st_mode)) {
+			errno = EEXIST;
+			return -1;
+		}
 	} else if (strchr(addr, ':') == NULL) {
 		errno = EINVAL;
 		return -1;
@@ -215,8 +256,9 @@ main(int argc, char *argv[])
 		fatalx("FCGX_Init failed");
 	if (listen_addr != NULL) {
 		if ((listen_fd = open_listener(listen_addr)) < 0)
-			fatalx("cannot listen on %s (unix:/path or host:port)",
-			    listen_addr);
+			fatalx("cannot listen on %s: %s (unix:/path or "
+			    "host:port; an existing file that is not a socket "
+			    "is never replaced)", listen_addr, strerror(errno));
 	} else if (FCGX_IsCGI())
 		fatalx("not started by a FastCGI manager (fd 0 is not a "
 		    "listening socket); use -l ADDRESS to listen yourself");
@@ -250,6 +292,15 @@ main(int argc, char *argv[])
 	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = wake_handler;	/* no SA_RESTART: accept() returns EINTR */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR2, &sa, NULL);
+	}
+	atomic_store(&workers_alive, threads);
 
 	if ((workers = calloc((size_t)threads, sizeof(*workers))) == NULL)
 		fatalx("out of memory");
@@ -277,15 +328,39 @@ main(int argc, char *argv[])
 	log_notice("signal %d: finishing requests in progress, then exiting", sig);
 	stopping = 1;
 	FCGX_ShutdownPending();
-	/* Wakes the worker blocked in accept(); the others see "stopping". */
-	shutdown(listen_fd, SHUT_RDWR);
+	/*
+	 * Wake whoever waits in accept(), again and again: a signal sent just
+	 * before the worker entered accept() would be lost.  Workers busy
+	 * with a request are left alone to finish it.
+	 */
+	for (;;) {
+		bool all_done = true;
+
+		for (i = 0; i < threads; i++) {
+			if (atomic_load(&workers[i].done))
+				continue;
+			all_done = false;
+			if (atomic_load(&workers[i].in_accept))
+				pthread_kill(workers[i].thread, SIGUSR2);
+		}
+		if (all_done)
+			break;
+		usleep(20 * 1000);
+	}
 	for (i = 0; i < threads; i++)
 		pthread_join(workers[i].thread, NULL);
 	free(workers);
-	if (listen_addr != NULL && strncmp(listen_addr, "unix:", 5) == 0)
-		unlink(listen_addr + 5);
+	if (listen_addr != NULL) {
+		close(listen_fd);
+		if (strncmp(listen_addr, "unix:", 5) == 0)
+			unlink(listen_addr + 5);
+	}
 	mysql_library_end();
 	conf_free(&cf);
+	if (log_crit_exit) {
+		log_msg(LOG_CRIT, "every worker stopped; exiting");
+		return 1;
+	}
 	log_notice("stopped");
 	return 0;
 }

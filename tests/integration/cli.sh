@@ -95,4 +95,11 @@ out=$("$WEBHOOK" -c "$bad" -l "unix:$TEST_TMP/x.sock" 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "a bad configuration stops the start"
 like "$out" '^<2>callbridge-webhook: .*configuration error' "  ... with a critical log line"
 
+# -l never replaces a file that is not a socket.
+echo precious >"$TEST_TMP/regular"
+out=$("$WEBHOOK" -c "$conf" -l "unix:$TEST_TMP/regular" 2>&1)
+ok "$([ $? -ne 0 ]; echo $?)" "-l on an existing regular file: refused"
+is "$(cat "$TEST_TMP/regular")" precious "  ... and the file is left alone"
+like "$out" 'is never replaced' "  ... with a reason"
+
 done_testing
