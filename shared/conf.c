@@ -92,9 +92,32 @@ static const struct conf_key conf_keys[] = {
 	{ "relay", "public_url", T_ORIGIN, O(relay_public_url), SCHEMES_WS, 0, NULL, CONF_WEBHOOK | CONF_RELAY, NULL },
 	/* Twilio opens the stream within a second or two of our answer. */
 	{ "relay", "session_ttl", T_INT, O(relay_session_ttl), 5, 3600, "60", 0, NULL },
+	/* Each call holds two sockets and ~100 kB; 100 fit a small machine. */
+	{ "relay", "max_calls", T_INT, O(relay_max_calls), 1, 10000, "100", 0, NULL },
+	/* Twilio's messages are under 1 kB (20 ms of audio is 216 base64 bytes). */
+	{ "relay", "max_message", T_INT, O(relay_max_message), 1024, 1048576, "65536", 0, NULL },
+	/* Caller audio kept while OpenAI's session is being opened. */
+	{ "relay", "preconnect_audio_ms", T_INT, O(relay_preconnect_audio_ms), 0, 60000, "5000", 0, NULL },
+	/* OpenAI sends audio faster than real time: 2 MiB is ~3 min of base64 μ-law. */
+	{ "relay", "outbound_queue", T_INT, O(relay_outbound_queue), 65536, 67108864, "2097152", 0, NULL },
+	{ "relay", "upgrade_timeout", T_INT, O(relay_upgrade_timeout), 1, 60, "5", 0, NULL },
+	/* Twilio sends "start" right after "connected". */
+	{ "relay", "start_timeout", T_INT, O(relay_start_timeout), 1, 60, "5", 0, NULL },
+	{ "relay", "ping_interval", T_INT, O(relay_ping_interval), 1, 300, "10", 0, NULL },
+	/* A socket silent this long (no message, no pong) is half-open. */
+	{ "relay", "idle_timeout", T_INT, O(relay_idle_timeout), 2, 3600, "30", 0, NULL },
+	/* SIGTERM: calls in progress may go on this long. */
+	{ "relay", "drain_time", T_INT, O(relay_drain_time), 0, 86400, "30", 0, NULL },
+	{ "relay", "db_connections", T_INT, O(relay_db_connections), 1, 16, "4", 0, NULL },
 
 	{ "openai", "api_key", T_SECRET, O(openai_api_key), 0, 0, "", CONF_RELAY, "CALLBRIDGE_OPENAI_API_KEY" },
 	{ "openai", "url", T_URL, O(openai_url), SCHEMES_WS, 0, "wss://api.openai.com/v1/realtime", 0, NULL },
+	{ "openai", "ca_file", T_STR, O(openai_ca_file), 0, 0, "", 0, NULL },
+	/* DNS, TCP, TLS, the upgrade and session.created together. */
+	{ "openai", "connect_timeout", T_INT, O(openai_connect_timeout), 1, 120, "10", 0, NULL },
+	{ "openai", "max_message", T_INT, O(openai_max_message), 65536, 16777216, "4194304", 0, NULL },
+	{ "openai", "transcription_model", T_STR, O(openai_transcription_model), 0, 0, "gpt-4o-transcribe", 0, NULL },
+	{ "openai", "language", T_STR, O(openai_language), 0, 0, "", 0, NULL },
 
 	{ "log", "level", T_LEVEL, O(log_level), 0, 0, "info", 0, NULL },
 };

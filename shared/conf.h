@@ -62,10 +62,25 @@ struct conf {
 	char	*relay_listen;
 	char	*relay_public_url;	/* scheme://host[:port], no trailing '/' */
 	int	 relay_session_ttl;	/* seconds */
+	int	 relay_max_calls;
+	int	 relay_max_message;	/* bytes, one Twilio WebSocket message */
+	int	 relay_preconnect_audio_ms;
+	int	 relay_outbound_queue;	/* bytes queued per socket */
+	int	 relay_upgrade_timeout;	/* seconds */
+	int	 relay_start_timeout;	/* seconds */
+	int	 relay_ping_interval;	/* seconds */
+	int	 relay_idle_timeout;	/* seconds */
+	int	 relay_drain_time;	/* seconds */
+	int	 relay_db_connections;
 
 	/* [openai] */
 	char	*openai_api_key;
 	char	*openai_url;
+	char	*openai_ca_file;	/* "" for the system CAs */
+	int	 openai_connect_timeout;	/* seconds */
+	int	 openai_max_message;	/* bytes, one OpenAI WebSocket message */
+	char	*openai_transcription_model;	/* "" disables transcripts */
+	char	*openai_language;	/* "" lets the model detect it */
 
 	/* [log] */
 	int	 log_level;
