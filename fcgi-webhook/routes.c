@@ -18,6 +18,7 @@
 #include "log.h"
 #include "routes.h"
 #include "session_id.h"
+#include "tools.h"
 #include "twiml.h"
 
 #define FIELD_MAX	64	/* longest CallSid, AccountSid, From, To we store */
@@ -520,32 +521,20 @@ route_tools(struct request *rq, struct store *st)
 	json_object_object_add(o, "agent", json_object_new_string(agent.name));
 	for (rc = store_tools(st, agent_id, true, &row); rc == 1;
 	    rc = store_tools(st, agent_id, false, &row)) {
-		enum json_tokener_error jerr = json_tokener_success;
-		json_object		*params, *t;
+		json_object		*t;
 		const char		*why = NULL;
 
-		params = json_tokener_parse_verbose(row.parameters, &jerr);
-		if (params == NULL)
-			why = "parameters is not valid JSON";
-		else if (!json_object_is_type(params, json_type_object))
-			why = "parameters is not a JSON object";
-		if (why != NULL) {
+		t = tool_object(row.name, row.description, row.parameters, &why);
+		if (t == NULL) {
 			json_object *sk = json_object_new_object();
 
 			log_warn("tools: agent \"%s\": tool \"%s\" skipped: %s",
 			    agent.name, row.name, why);
-			json_object_put(params);
 			json_object_object_add(sk, "name", json_object_new_string(row.name));
 			json_object_object_add(sk, "reason", json_object_new_string(why));
 			json_object_array_add(skipped, sk);
 			continue;
 		}
-		t = json_object_new_object();
-		json_object_object_add(t, "type", json_object_new_string("function"));
-		json_object_object_add(t, "name", json_object_new_string(row.name));
-		json_object_object_add(t, "description",
-		    json_object_new_string(row.description));
-		json_object_object_add(t, "parameters", params);
 		json_object_object_add(t, "kind", json_object_new_string(row.kind));
 		json_object_array_add(tools, t);
 	}
