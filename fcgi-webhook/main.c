@@ -83,6 +83,39 @@ set_io_timeout(int fd, int seconds)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+/*
+ * The web server asked to keep the connection for more requests
+ * (FCGI_KEEP_CONN: mod_proxy_fcgi with enablereuse=on, nginx with
+ * fastcgi_keep_conn on), but a worker serves one connection at a time:
+ * waiting on an idle kept connection would pin the worker there while new
+ * connections queue up unaccepted until request_timeout.  So the
+ * connection is closed after every request; the web server notices before
+ * it reuses it and connects again.
+ *
+ * libfcgi closes with a "lingering" close (shutdown, then read until EOF
+ * for up to 2 seconds) so that unread input cannot reset the connection
+ * under the response.  A server that keeps connections never sends the
+ * EOF, so every request would cost the worker 2 seconds.  Instead, read
+ * what is left of the request's input (normally only the empty FCGI_STDIN
+ * record) and, once at its end, close without lingering.
+ */
+#define DRAIN_MAX	(64 * 1024)
+
+static void
+close_kept_connection(FCGX_Request *fcgi)
+{
+	char	 chunk[4096];
+	size_t	 drained = 0;
+	int	 n;
+
+	fcgi->keepConnection = 0;
+	while (drained < DRAIN_MAX &&
+	    (n = FCGX_GetStr(chunk, sizeof(chunk), fcgi->in)) > 0)
+		drained += (size_t)n;
+	if (FCGX_HasSeenEOF(fcgi->in) == EOF && FCGX_GetError(fcgi->in) == 0)
+		(void)FCGX_Detach(fcgi);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -90,6 +123,7 @@ worker_main(void *arg)
 	FCGX_Request	 fcgi;
 	struct store	 st;
 	struct request	 rq;
+	bool		 keep;
 	int		 rc, failures = 0;
 
 	mysql_thread_init();
@@ -119,12 +153,15 @@ worker_main(void *arg)
 			continue;
 		}
 		failures = 0;
+		keep = fcgi.keepConnection;
 		/* A web server that stalls mid-request frees us after this. */
 		set_io_timeout(fcgi.ipcFd, w->cf->webhook_request_timeout);
 		if (request_read(&rq, &fcgi, w->cf))
 			routes_dispatch(&rq, &st);
 		request_free(&rq);
 		log_clear_tag();
+		if (keep)
+			close_kept_connection(&fcgi);
 		FCGX_Finish_r(&fcgi);
 	}
 	FCGX_Free(&fcgi, 1);
