@@ -1,0 +1,876 @@
+/*
+ * call: the life of one call on the ws thread (see call.h): Twilio's
+ * stream, the OpenAI Realtime session, the audio between them, barge-in,
+ * DTMF, transcripts and the end.
+ *
+ * Audio is never decoded or re-encoded: Twilio's media.payload goes into
+ * input_audio_buffer.append as it is, OpenAI's delta into Twilio's media
+ * as it is (both are base64 G.711 μ-law at 8 kHz).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "call.h"
+#include "log.h"
+#include "url.h"
+
+static const char *const state_names[] = {
+	[CALL_CLAIMING] = "claiming",
+	[CALL_RESOLVING] = "resolving",
+	[CALL_CONNECTING] = "connecting",
+	[CALL_ACTIVE] = "active",
+	[CALL_ENDING] = "ending",
+};
+
+#define TAG(c)	((c)->session_id)
+
+int
+outq_push(struct outq *q, const char *data, size_t len, bool audio)
+{
+	struct outmsg *m;
+
+	if (q->bytes + len > q->max)
+		return -1;
+	if ((m = malloc(sizeof(*m) + LWS_PRE + len)) == NULL)
+		return -1;
+	m->next = NULL;
+	m->len = len;
+	m->audio = audio;
+	memcpy(m->data + LWS_PRE, data, len);
+	if (q->tail != NULL)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->bytes += len;
+	return 0;
+}
+
+static struct outmsg *
+outq_pop(struct outq *q)
+{
+	struct outmsg *m = q->head;
+
+	if (m == NULL)
+		return NULL;
+	q->head = m->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	q->bytes -= m->len;
+	return m;
+}
+
+void
+outq_clear(struct outq *q)
+{
+	struct outmsg *m;
+
+	while ((m = outq_pop(q)) != NULL)
+		free(m);
+}
+
+int
+outq_write(struct outq *q, struct lws *wsi)
+{
+	struct outmsg	*m;
+	int		 n;
+
+	if ((m = outq_pop(q)) == NULL)
+		return 0;
+	n = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	free(m);
+	if (n < 0)
+		return -1;
+	if (q->head != NULL)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+void
+call_set_state(struct call *c, enum call_state s)
+{
+	log_call(LOG_DEBUG, TAG(c), "state %s -> %s", state_names[c->state],
+	    state_names[s]);
+	c->state = s;
+}
+
+struct call *
+call_new(struct ws *ws, uint32_t id, const char *session_id, struct lws *tw)
+{
+	const struct conf	*cf = ws_conf(ws);
+	struct call		*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->ws = ws;
+	c->id = id;
+	snprintf(c->session_id, sizeof(c->session_id), "%s", session_id);
+	c->tw = tw;
+	c->state = CALL_CLAIMING;
+	c->tw_out.max = (size_t)cf->relay_outbound_queue;
+	c->up_out.max = (size_t)cf->relay_outbound_queue;
+	/* Bounded by preconnect_audio_ms below; the byte cap is a backstop. */
+	c->early.max = (size_t)cf->relay_outbound_queue;
+	buf_init(&c->tw_rx, (size_t)cf->relay_max_message);
+	buf_init(&c->up_rx, (size_t)cf->openai_max_message);
+	c->close_code = LWS_CLOSE_STATUS_NORMAL;
+	return c;
+}
+
+void
+call_free(struct call *c)
+{
+	lws_sul_cancel(&c->sul_start);
+	lws_sul_cancel(&c->sul_up);
+	lws_sul_cancel(&c->sul_drain);
+	outq_clear(&c->tw_out);
+	outq_clear(&c->up_out);
+	outq_clear(&c->early);
+	buf_free(&c->tw_rx);
+	buf_free(&c->up_rx);
+	agent_free(c->agent);
+	free(c);
+}
+
+void
+call_tw_send(struct call *c, const char *data, size_t len)
+{
+	if (c->tw == NULL || c->state == CALL_ENDING)
+		return;
+	if (outq_push(&c->tw_out, data, len, false) == -1) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "Twilio does not read its stream (outbound queue full)");
+		return;
+	}
+	lws_callback_on_writable(c->tw);
+}
+
+void
+call_up_send(struct call *c, const char *data, size_t len)
+{
+	if (c->up == NULL || c->state == CALL_ENDING)
+		return;
+	if (outq_push(&c->up_out, data, len, false) == -1) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "OpenAI does not read its socket (outbound queue full)");
+		return;
+	}
+	lws_callback_on_writable(c->up);
+}
+
+static void
+send_json(struct call *c, json_object *o, bool upstream)
+{
+	size_t		 len;
+	const char	*s = json_object_to_json_string_length(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+	if (upstream)
+		call_up_send(c, s, len);
+	else
+		call_tw_send(c, s, len);
+	json_object_put(o);
+}
+
+static void
+event_to_ctl(struct call *c, const char *kind, const char *role,
+    const char *content)
+{
+	struct msg *m;
+
+	if (!c->claimed || (m = msg_new(M_EVENT, c->id, c->session_id)) == NULL)
+		return;
+	m->s1 = strdup(kind);
+	m->s2 = role != NULL ? strdup(role) : NULL;
+	m->s3 = strdup(content);
+	ws_to_ctl(c->ws, m);
+}
+
+void
+call_end(struct call *c, const char *status, int code, const char *reason)
+{
+	struct msg *m;
+
+	if (c->state == CALL_ENDING)
+		return;
+	log_call(strcmp(status, "failed") == 0 ? LOG_WARNING : LOG_INFO,
+	    TAG(c), "call %s: %s", status, reason);
+	snprintf(c->end_reason, sizeof(c->end_reason), "%s", reason);
+	c->close_code = code;
+	call_set_state(c, CALL_ENDING);
+	lws_sul_cancel(&c->sul_start);
+	lws_sul_cancel(&c->sul_up);
+	if (c->claimed) {
+		if (c->tokens_in != 0 || c->tokens_out != 0) {
+			if ((m = msg_new(M_TOKENS, c->id, c->session_id)) != NULL) {
+				m->n1 = c->tokens_in;
+				m->n2 = c->tokens_out;
+				ws_to_ctl(c->ws, m);
+			}
+			c->tokens_in = c->tokens_out = 0;
+		}
+		if ((m = msg_new(M_END, c->id, c->session_id)) != NULL) {
+			m->s1 = strdup(status);
+			m->s2 = strdup(reason);
+			ws_to_ctl(c->ws, m);
+		}
+	}
+	/* Both sockets close from their writable callbacks. */
+	outq_clear(&c->up_out);
+	if (c->up != NULL)
+		lws_callback_on_writable(c->up);
+	if (c->tw != NULL)
+		lws_callback_on_writable(c->tw);
+}
+
+/* ------------------------------------------------------------ OpenAI */
+
+static void
+sul_up_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct call *c = lws_container_of(sul, struct call, sul_up);
+
+	call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+	    "OpenAI did not open the session in time");
+}
+
+static void
+url_encode(char *out, size_t size, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 4 < size; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		    ch == '.' || ch == '~')
+			out[o++] = (char)ch;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+static void
+call_connect_openai(struct call *c)
+{
+	const struct conf		*cf = ws_conf(c->ws);
+	struct lws_client_connect_info	 i;
+	struct url			 u;
+	const char			*why;
+	char				 path[URL_PATH_MAX + 256], model[200];
+
+	if (!url_parse(cf->openai_url, &u, &why)) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "bad [openai] url");
+		return;
+	}
+	url_encode(model, sizeof(model), c->agent->model);
+	snprintf(path, sizeof(path), "%s?model=%s",
+	    u.path[0] != '\0' ? u.path : "/", model);
+	memset(&i, 0, sizeof(i));
+	i.context = ws_context(c->ws);
+	i.vhost = ws_client_vhost(c->ws);
+	i.address = c->address;
+	i.port = u.port;
+	i.path = path;
+	i.host = u.host;
+	i.origin = u.host;
+	i.ssl_connection = u.tls ? LCCSCF_USE_SSL : 0;
+	i.local_protocol_name = "openai";
+	i.userdata = c;
+	i.pwsi = &c->up;
+	call_set_state(c, CALL_CONNECTING);
+	if (lws_client_connect_via_info(&i) == NULL && c->state == CALL_CONNECTING) {
+		c->up = NULL;
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "cannot open a connection to OpenAI");
+	}
+}
+
+/* Both the claim and Twilio's start are needed; then resolve, connect. */
+static void
+call_maybe_proceed(struct call *c)
+{
+	const struct conf	*cf = ws_conf(c->ws);
+	struct url		 u;
+	const char		*why;
+	struct msg		*m;
+
+	if (c->state != CALL_CLAIMING || !c->claimed || !c->started)
+		return;
+	if (c->agent->call_sid == NULL || strcmp(c->agent->call_sid, c->call_sid) != 0) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    "start's callSid is not the session's");
+		return;
+	}
+	lws_sul_cancel(&c->sul_start);
+	lws_sul_schedule(ws_context(c->ws), 0, &c->sul_up, sul_up_timeout,
+	    (lws_usec_t)cf->openai_connect_timeout * LWS_USEC_PER_SEC);
+	if (!url_parse(cf->openai_url, &u, &why)) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "bad [openai] url");
+		return;
+	}
+	call_set_state(c, CALL_RESOLVING);
+	/* lws 4.1 would resolve with a blocking call: the ctl thread does it. */
+	if ((m = msg_new(M_RESOLVE, c->id, c->session_id)) == NULL) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "out of memory");
+		return;
+	}
+	m->s1 = strdup(u.host);
+	ws_to_ctl(c->ws, m);
+}
+
+void
+call_on_claimed(struct call *c, struct agent *a)
+{
+	if (c->state != CALL_CLAIMING) {
+		agent_free(a);
+		return;
+	}
+	c->agent = a;
+	c->claimed = true;
+	log_call(LOG_INFO, TAG(c), "session claimed: call %s, agent \"%s\" "
+	    "(model %s, %d tool%s)", a->call_sid ? a->call_sid : "?", a->name,
+	    a->model, a->ntools, a->ntools == 1 ? "" : "s");
+	call_maybe_proceed(c);
+}
+
+void
+call_on_refused(struct call *c, const char *reason)
+{
+	call_end(c, "failed", LWS_CLOSE_STATUS_POLICY_VIOLATION, reason);
+}
+
+void
+call_on_resolved(struct call *c, const char *address, const char *error)
+{
+	char why[CALL_REASON_MAX];
+
+	if (c->state != CALL_RESOLVING)
+		return;
+	if (address == NULL) {
+		snprintf(why, sizeof(why), "cannot resolve OpenAI's host: %s",
+		    error != NULL ? error : "unknown error");
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, why);
+		return;
+	}
+	snprintf(c->address, sizeof(c->address), "%s", address);
+	call_connect_openai(c);
+}
+
+static json_object *
+session_update(struct call *c)
+{
+	const struct conf	*cf = ws_conf(c->ws);
+	json_object		*o = json_object_new_object();
+	json_object		*s = json_object_new_object();
+	json_object		*audio = json_object_new_object();
+	json_object		*in = json_object_new_object();
+	json_object		*out = json_object_new_object();
+	json_object		*fmt, *td, *tools;
+
+	json_object_object_add(o, "type", json_object_new_string("session.update"));
+	json_object_object_add(s, "type", json_object_new_string("realtime"));
+	json_object_object_add(s, "model", json_object_new_string(c->agent->model));
+	json_object_object_add(s, "instructions",
+	    json_object_new_string(c->agent->instructions));
+	json_object_object_add(s, "output_modalities",
+	    json_tokener_parse("[\"audio\"]"));
+	fmt = json_object_new_object();
+	json_object_object_add(fmt, "type", json_object_new_string("audio/pcmu"));
+	json_object_object_add(in, "format", fmt);
+	if (cf->openai_transcription_model[0] != '\0') {
+		json_object *tr = json_object_new_object();
+
+		json_object_object_add(tr, "model",
+		    json_object_new_string(cf->openai_transcription_model));
+		if (cf->openai_language[0] != '\0')
+			json_object_object_add(tr, "language",
+			    json_object_new_string(cf->openai_language));
+		json_object_object_add(in, "transcription", tr);
+	}
+	td = json_object_new_object();
+	json_object_object_add(td, "type", json_object_new_string("server_vad"));
+	json_object_object_add(td, "create_response", json_object_new_boolean(1));
+	json_object_object_add(td, "interrupt_response", json_object_new_boolean(1));
+	json_object_object_add(in, "turn_detection", td);
+	fmt = json_object_new_object();
+	json_object_object_add(fmt, "type", json_object_new_string("audio/pcmu"));
+	json_object_object_add(out, "format", fmt);
+	json_object_object_add(out, "voice", json_object_new_string(c->agent->voice));
+	json_object_object_add(audio, "input", in);
+	json_object_object_add(audio, "output", out);
+	json_object_object_add(s, "audio", audio);
+	tools = json_tokener_parse(c->agent->tools_json != NULL ?
+	    c->agent->tools_json : "[]");
+	json_object_object_add(s, "tools", tools != NULL ? tools :
+	    json_object_new_array());
+	json_object_object_add(s, "tool_choice", json_object_new_string("auto"));
+	json_object_object_add(o, "session", s);
+	return o;
+}
+
+void
+call_on_openai_established(struct call *c)
+{
+	log_call(LOG_DEBUG, TAG(c), "OpenAI WebSocket open");
+}
+
+/* session.created: configure, greet, then let the early audio through. */
+static void
+call_configure(struct call *c)
+{
+	struct outmsg	*m;
+	char		 greet[2048];
+
+	if (c->up_ready)
+		return;
+	send_json(c, session_update(c), true);
+	if (c->agent->greeting != NULL) {
+		json_object *o = json_object_new_object(), *r = json_object_new_object();
+
+		snprintf(greet, sizeof(greet), "Greet the caller by saying "
+		    "exactly this, then listen: %s", c->agent->greeting);
+		json_object_object_add(o, "type", json_object_new_string("response.create"));
+		json_object_object_add(r, "instructions", json_object_new_string(greet));
+		json_object_object_add(o, "response", r);
+		send_json(c, o, true);
+	}
+	c->up_ready = true;
+	lws_sul_cancel(&c->sul_up);
+	while ((m = c->early.head) != NULL) {
+		c->early.head = m->next;
+		c->early.bytes -= m->len;
+		call_up_send(c, (const char *)m->data + LWS_PRE, m->len);
+		free(m);
+	}
+	c->early.tail = NULL;
+	if (c->early_dropped_ms > 0)
+		log_call(LOG_NOTICE, TAG(c), "%lld ms of early caller audio "
+		    "dropped (preconnect_audio_ms)", c->early_dropped_ms);
+	call_set_state(c, CALL_ACTIVE);
+	log_call(LOG_INFO, TAG(c), "OpenAI session open; audio flowing");
+}
+
+void
+call_on_openai_closed(struct call *c, const char *why)
+{
+	c->up = NULL;
+	if (c->state != CALL_ENDING)
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, why);
+}
+
+static const char *
+jstr(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static json_object *
+jobj(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_object))
+		return NULL;
+	return v;
+}
+
+static long long
+jint(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+/* Decoded length of a base64 string, without decoding it. */
+static size_t
+b64_decoded_len(const char *s, size_t n)
+{
+	size_t pad = 0;
+
+	if (n >= 1 && s[n - 1] == '=')
+		pad++;
+	if (n >= 2 && s[n - 2] == '=')
+		pad++;
+	return n / 4 * 3 - pad;
+}
+
+static void
+on_audio_delta(struct call *c, json_object *ev)
+{
+	const char	*resp = jstr(ev, "response_id");
+	const char	*item = jstr(ev, "item_id");
+	const char	*delta = jstr(ev, "delta");
+	char		 buf[256];
+	json_object	*o, *media;
+	size_t		 n;
+
+	if (delta == NULL || item == NULL || c->stream_sid[0] == '\0')
+		return;
+	/* Late deltas of a response cancelled by barge-in are not played. */
+	if (resp != NULL && c->cancelled_id[0] != '\0' &&
+	    strcmp(resp, c->cancelled_id) == 0)
+		return;
+	if (strcmp(item, c->item_id) != 0) {
+		snprintf(c->item_id, sizeof(c->item_id), "%s", item);
+		c->item_sent_ms = c->item_played_ms = 0;
+	}
+	n = strlen(delta);
+	c->item_sent_ms += (long long)b64_decoded_len(delta, n) / 8;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string("media"));
+	json_object_object_add(o, "streamSid", json_object_new_string(c->stream_sid));
+	media = json_object_new_object();
+	json_object_object_add(media, "payload",
+	    json_object_new_string_len(delta, (int)n));
+	json_object_object_add(o, "media", media);
+	send_json(c, o, false);
+
+	/* A uniquely named mark after each chunk: item, sent ms, sequence. */
+	c->mark_seq++;
+	snprintf(buf, sizeof(buf), "{\"event\":\"mark\",\"streamSid\":\"%s\","
+	    "\"mark\":{\"name\":\"%s:%lld:%lu\"}}", c->stream_sid, c->item_id,
+	    c->item_sent_ms, c->mark_seq);
+	call_tw_send(c, buf, strlen(buf));
+}
+
+static void
+barge_in(struct call *c)
+{
+	char		 buf[256];
+	long long	 end_ms;
+	json_object	*o;
+
+	if (c->mark_acked >= c->mark_seq || c->item_id[0] == '\0')
+		return;		/* nothing unplayed: nothing to interrupt */
+	/* Stop the sound first, then align the model with what was heard. */
+	snprintf(buf, sizeof(buf), "{\"event\":\"clear\",\"streamSid\":\"%s\"}",
+	    c->stream_sid);
+	call_tw_send(c, buf, strlen(buf));
+	c->ignore_upto = c->mark_seq;
+	end_ms = c->item_played_ms;
+	if (end_ms > c->item_sent_ms)
+		end_ms = c->item_sent_ms;
+	o = json_object_new_object();
+	json_object_object_add(o, "type",
+	    json_object_new_string("conversation.item.truncate"));
+	json_object_object_add(o, "item_id", json_object_new_string(c->item_id));
+	json_object_object_add(o, "content_index", json_object_new_int(0));
+	json_object_object_add(o, "audio_end_ms", json_object_new_int64(end_ms));
+	send_json(c, o, true);
+	if (c->response_id[0] != '\0')
+		snprintf(c->cancelled_id, sizeof(c->cancelled_id), "%s",
+		    c->response_id);
+	log_call(LOG_INFO, TAG(c), "barge-in: cleared playback, item %s "
+	    "truncated at %lld ms of %lld ms sent", c->item_id, end_ms,
+	    c->item_sent_ms);
+	c->item_id[0] = '\0';
+}
+
+/* Until function calling lands, a call gets an error so the model goes on. */
+static void
+on_function_call(struct call *c, json_object *ev)
+{
+	const char	*call_id = jstr(ev, "call_id");
+	const char	*name = jstr(ev, "name");
+	char		 text[512];
+	json_object	*o, *item;
+
+	if (call_id == NULL)
+		return;
+	snprintf(text, sizeof(text), "%s(%s)", name != NULL ? name : "?",
+	    jstr(ev, "arguments") != NULL ? jstr(ev, "arguments") : "");
+	event_to_ctl(c, "function_call", NULL, text);
+	o = json_object_new_object();
+	json_object_object_add(o, "type",
+	    json_object_new_string("conversation.item.create"));
+	item = json_object_new_object();
+	json_object_object_add(item, "type",
+	    json_object_new_string("function_call_output"));
+	json_object_object_add(item, "call_id", json_object_new_string(call_id));
+	json_object_object_add(item, "output", json_object_new_string(
+	    "{\"error\":\"this tool is not available\"}"));
+	json_object_object_add(o, "item", item);
+	send_json(c, o, true);
+	c->pending_response = true;
+}
+
+void
+call_on_openai(struct call *c, const char *msg, size_t len)
+{
+	json_object		*ev;
+	enum json_tokener_error	 jerr;
+	const char		*type;
+	json_tokener		*tok = json_tokener_new();
+
+	ev = json_tokener_parse_ex(tok, msg, (int)len);
+	jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (ev == NULL || jerr != json_tokener_success ||
+	    (type = jstr(ev, "type")) == NULL) {
+		log_call(LOG_WARNING, TAG(c), "OpenAI sent a malformed event; "
+		    "ignored");
+		json_object_put(ev);
+		return;
+	}
+	if (strcmp(type, "response.output_audio.delta") == 0)
+		on_audio_delta(c, ev);
+	else if (strcmp(type, "session.created") == 0)
+		call_configure(c);
+	else if (strcmp(type, "input_audio_buffer.speech_started") == 0)
+		barge_in(c);
+	else if (strcmp(type, "response.created") == 0) {
+		snprintf(c->response_id, sizeof(c->response_id), "%s",
+		    jstr(jobj(ev, "response"), "id") ?
+		    jstr(jobj(ev, "response"), "id") : "");
+	} else if (strcmp(type, "response.done") == 0) {
+		json_object *r = jobj(ev, "response"), *u = jobj(r, "usage");
+
+		c->tokens_in += jint(u, "input_tokens");
+		c->tokens_out += jint(u, "output_tokens");
+		c->response_id[0] = '\0';
+		if (c->pending_response) {
+			c->pending_response = false;
+			call_up_send(c, "{\"type\":\"response.create\"}", 26);
+		}
+	} else if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0) {
+		const char *t = jstr(ev, "transcript");
+
+		if (t != NULL)
+			event_to_ctl(c, "transcript", "user", t);
+	} else if (strcmp(type, "response.output_audio_transcript.done") == 0) {
+		const char *t = jstr(ev, "transcript");
+
+		if (t != NULL)
+			event_to_ctl(c, "transcript", "assistant", t);
+	} else if (strcmp(type, "response.function_call_arguments.done") == 0)
+		on_function_call(c, ev);
+	else if (strcmp(type, "error") == 0) {
+		json_object	*e = jobj(ev, "error");
+		char		 text[600], esc[400];
+
+		snprintf(text, sizeof(text), "%s: %s",
+		    jstr(e, "code") ? jstr(e, "code") : (jstr(e, "type") ?
+		    jstr(e, "type") : "error"),
+		    jstr(e, "message") ? jstr(e, "message") : "");
+		log_call(LOG_WARNING, TAG(c), "OpenAI error: %s",
+		    log_escape(esc, sizeof(esc), text));
+		event_to_ctl(c, "error", NULL, text);
+	}
+	json_object_put(ev);
+}
+
+/* ------------------------------------------------------------ Twilio */
+
+static void
+sul_start_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct call *c = lws_container_of(sul, struct call, sul_start);
+
+	call_end(c, "failed", LWS_CLOSE_STATUS_POLICY_VIOLATION,
+	    "no start message in time");
+}
+
+void
+call_arm_start_timer(struct call *c)
+{
+	lws_sul_schedule(ws_context(c->ws), 0, &c->sul_start, sul_start_timeout,
+	    (lws_usec_t)ws_conf(c->ws)->relay_start_timeout * LWS_USEC_PER_SEC);
+}
+
+static void
+on_media(struct call *c, json_object *ev)
+{
+	const struct conf	*cf = ws_conf(c->ws);
+	json_object		*media = jobj(ev, "media");
+	const char		*payload = jstr(media, "payload");
+	const char		*ts = jstr(media, "timestamp");
+	char			*msg;
+	size_t			 n, plen;
+	long long		 ms;
+
+	if (payload == NULL)
+		return;
+	if (ts != NULL)
+		c->last_media_ts = strtoll(ts, NULL, 10);
+	plen = strlen(payload);
+	n = plen + 48;
+	if ((msg = malloc(n)) == NULL)
+		return;
+	n = (size_t)snprintf(msg, n, "{\"type\":\"input_audio_buffer.append\","
+	    "\"audio\":\"%s\"}", payload);
+	if (c->up_ready)
+		call_up_send(c, msg, n);
+	else {
+		/* Keep the newest preconnect_audio_ms of audio, drop the oldest. */
+		ms = (long long)b64_decoded_len(payload, plen) / 8;
+		while (c->early.head != NULL &&
+		    c->early_ms + ms > cf->relay_preconnect_audio_ms) {
+			struct outmsg *old = c->early.head;
+			long long old_ms = (long long)(old->len - 44) * 3 / 4 / 8;
+
+			c->early.head = old->next;
+			if (c->early.head == NULL)
+				c->early.tail = NULL;
+			c->early.bytes -= old->len;
+			c->early_ms -= old_ms;
+			c->early_dropped_ms += old_ms;
+			free(old);
+		}
+		if (ms <= cf->relay_preconnect_audio_ms &&
+		    outq_push(&c->early, msg, n, true) == 0)
+			c->early_ms += ms;
+		else
+			c->early_dropped_ms += ms;
+	}
+	free(msg);
+}
+
+static void
+on_mark(struct call *c, json_object *ev)
+{
+	const char	*name = jstr(jobj(ev, "mark"), "name");
+	const char	*p, *q;
+	unsigned long	 seq;
+	long long	 sent;
+
+	if (name == NULL || (q = strrchr(name, ':')) == NULL)
+		return;
+	seq = strtoul(q + 1, NULL, 10);
+	if (seq <= c->ignore_upto || seq > c->mark_seq)
+		return;		/* echoed because of a clear, or not ours */
+	if (seq > c->mark_acked)
+		c->mark_acked = seq;
+	for (p = q - 1; p > name && *p != ':'; p--)
+		;
+	if (*p != ':')
+		return;
+	sent = strtoll(p + 1, NULL, 10);
+	/* Only marks of the item still playing move its playback point. */
+	if ((size_t)(p - name) == strlen(c->item_id) &&
+	    strncmp(name, c->item_id, (size_t)(p - name)) == 0 &&
+	    sent > c->item_played_ms)
+		c->item_played_ms = sent;
+}
+
+static void
+on_start(struct call *c, json_object *ev)
+{
+	json_object	*start = jobj(ev, "start");
+	const char	*call_sid = jstr(start, "callSid");
+	const char	*stream_sid = jstr(start, "streamSid");
+	struct msg	*m;
+
+	if (c->started)
+		return;
+	if (call_sid == NULL || stream_sid == NULL ||
+	    strlen(call_sid) >= CALL_ID_MAX || strlen(stream_sid) >= CALL_ID_MAX) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    "malformed start message");
+		return;
+	}
+	c->started = true;
+	snprintf(c->call_sid, sizeof(c->call_sid), "%s", call_sid);
+	snprintf(c->stream_sid, sizeof(c->stream_sid), "%s", stream_sid);
+	if ((m = msg_new(M_STREAM, c->id, c->session_id)) != NULL) {
+		m->s1 = strdup(stream_sid);
+		ws_to_ctl(c->ws, m);
+	}
+	call_maybe_proceed(c);
+}
+
+static void
+on_dtmf(struct call *c, json_object *ev)
+{
+	const char	*digit = jstr(jobj(ev, "dtmf"), "digit");
+	char		 text[128];
+	json_object	*o, *item, *content, *part;
+
+	if (digit == NULL || strlen(digit) != 1 ||
+	    strchr("0123456789*#ABCDabcd", digit[0]) == NULL)
+		return;
+	event_to_ctl(c, "dtmf", NULL, digit);
+	if (c->up_ready) {
+		snprintf(text, sizeof(text), "The caller pressed %s on the "
+		    "keypad.", digit);
+		o = json_object_new_object();
+		json_object_object_add(o, "type",
+		    json_object_new_string("conversation.item.create"));
+		item = json_object_new_object();
+		json_object_object_add(item, "type", json_object_new_string("message"));
+		json_object_object_add(item, "role", json_object_new_string("user"));
+		content = json_object_new_array();
+		part = json_object_new_object();
+		json_object_object_add(part, "type", json_object_new_string("input_text"));
+		json_object_object_add(part, "text", json_object_new_string(text));
+		json_object_array_add(content, part);
+		json_object_object_add(item, "content", content);
+		json_object_object_add(o, "item", item);
+		send_json(c, o, true);
+	}
+}
+
+void
+call_on_twilio(struct call *c, const char *msg, size_t len)
+{
+	json_object		*ev;
+	const char		*event, *sid;
+	json_tokener		*tok = json_tokener_new();
+	enum json_tokener_error	 jerr;
+
+	ev = json_tokener_parse_ex(tok, msg, (int)len);
+	jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (ev == NULL || jerr != json_tokener_success ||
+	    (event = jstr(ev, "event")) == NULL) {
+		json_object_put(ev);
+		call_end(c, "failed", LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+		    "malformed message from Twilio");
+		return;
+	}
+	/* After start, everything must name this stream. */
+	sid = jstr(ev, "streamSid");
+	if (c->started && sid != NULL && strcmp(sid, c->stream_sid) != 0) {
+		json_object_put(ev);
+		call_end(c, "failed", LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    "message for another stream");
+		return;
+	}
+	if (strcmp(event, "media") == 0)
+		on_media(c, ev);
+	else if (strcmp(event, "mark") == 0)
+		on_mark(c, ev);
+	else if (strcmp(event, "start") == 0)
+		on_start(c, ev);
+	else if (strcmp(event, "dtmf") == 0)
+		on_dtmf(c, ev);
+	else if (strcmp(event, "stop") == 0)
+		call_end(c, "ended", LWS_CLOSE_STATUS_NORMAL,
+		    "caller hung up (stop)");
+	/* "connected" and unknown events: nothing to do. */
+	json_object_put(ev);
+}
