@@ -25,15 +25,13 @@ db_start() {
 	install=$(command -v mariadb-install-db || command -v mysql_install_db) ||
 		skip_all "mariadb-install-db not installed"
 	command -v mariadb >/dev/null || skip_all "mariadb client not installed"
-	mkdir -p "$DB_DIR/data"
+	mkdir -p "$DB_DIR"
 	if [ ! -d "$DB_DIR/data/mysql" ]; then
-		"$install" --no-defaults --datadir="$DB_DIR/data" --user="$(id -un)" \
-			--auth-root-authentication-method=socket --skip-test-db \
-			>"$DB_DIR/install.log" 2>&1 || {
-			cat "$DB_DIR/install.log" >&2
+		db_template "$install" || {
 			echo "Bail out! mariadb-install-db failed"
 			exit 1
 		}
+		cp -a "$DB_TEMPLATE" "$DB_DIR/data"
 	fi
 	"$mariadbd" --no-defaults --datadir="$DB_DIR/data" --socket="$DB_SOCK" \
 		--skip-networking --user="$(id -un)" --pid-file="$DB_DIR/mysqld.pid" \
@@ -59,6 +57,34 @@ db_start() {
 			GRANT ALL ON callbridge.* TO 'callbridge'@'localhost';"
 		db_apply_schema
 	fi
+}
+
+# One freshly installed system database per build tree, copied by every
+# test (installing takes a second and, with several at once under load,
+# has been seen to fail; it is retried).
+db_template() {
+	local install=$1 tries tmp
+	DB_TEMPLATE=${top_builddir:-$TEST_TMP}/tests/.mariadb-template
+	mkdir -p "$(dirname "$DB_TEMPLATE")"
+	(
+		flock 9
+		[ -d "$DB_TEMPLATE/mysql" ] && exit 0
+		for tries in 1 2 3; do
+			tmp=$DB_TEMPLATE.tmp.$$
+			rm -rf "$tmp"
+			mkdir -p "$tmp"
+			if "$install" --no-defaults --datadir="$tmp" --user="$(id -un)" \
+				--auth-root-authentication-method=socket --skip-test-db \
+				>"$DB_DIR/install.log" 2>&1; then
+				rm -rf "$DB_TEMPLATE"
+				mv "$tmp" "$DB_TEMPLATE"
+				exit 0
+			fi
+			cat "$DB_DIR/install.log" >&2
+			rm -rf "$tmp"
+		done
+		exit 1
+	) 9>"$DB_TEMPLATE.lock"
 }
 
 db_apply_schema() {

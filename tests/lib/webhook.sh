@@ -56,12 +56,16 @@ wh_start() {
 	WH_SOCK=$TEST_TMP/webhook.sock
 	WH_LOG=$TEST_TMP/webhook.log
 	rm -f "$WH_SOCK"
+	local before=0 i
+	[ -f "$WH_LOG" ] && before=$(wc -l <"$WH_LOG")
 	"$WEBHOOK" -c "$TEST_TMP/callbridge.conf" -l "unix:$WH_SOCK" "$@" \
 		>>"$WH_LOG" 2>&1 &
 	WH_PID=$!
-	local i
-	for i in $(seq 1 100); do
-		[ -S "$WH_SOCK" ] && return 0
+	# Ready means this instance logged "ready" (after its start-up checks).
+	for i in $(seq 1 200); do
+		if [ -S "$WH_SOCK" ] && tail -n +$((before + 1)) "$WH_LOG" | grep -q ' ready: '; then
+			return 0
+		fi
 		kill -0 "$WH_PID" 2>/dev/null || break
 		sleep 0.05
 	done
