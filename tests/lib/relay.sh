@@ -8,8 +8,8 @@
 #                        "SESSION_ID CALL_SID"
 # sim ARGS...            run tests/tools/twilio-sim against the relay
 
-FAKE_OPENAI=$top_builddir/tests/tools/fake-openai
-TWILIO_SIM=$top_builddir/tests/tools/twilio-sim
+FAKE_OPENAI=${FAKE_OPENAI:-$top_builddir/tests/tools/fake-openai}
+TWILIO_SIM=${TWILIO_SIM:-$top_builddir/tests/tools/twilio-sim}
 RELAY=$top_builddir/callbridge-relay
 OPENAI_KEY=sk-test-0123456789
 
