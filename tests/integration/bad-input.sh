@@ -118,4 +118,7 @@ unlike "$log" '14155550100|18005550199' "no full phone number in the log"
 like "$log" '\+\*\*\*\*\*\*\*0100' "phone numbers keep only their last four digits"
 unlike "$log" "$DB_PASSWORD" "the database password never reaches the log"
 
+wh_stop
+no_sanitizer_reports
+
 done_testing

@@ -111,4 +111,7 @@ is "$(resp_status "$r")" 400 "unknown StreamEvent: 400"
 r=$(twilio_post /api/stream-status/ CallSid="$c" StreamEvent=stream-started)
 is "$(resp_status "$r")" 400 "stream status without StreamSid: 400"
 
+wh_stop
+no_sanitizer_reports
+
 done_testing

@@ -79,4 +79,7 @@ ok $? "the webhook starts although the database is down"
 like "$(cat "$WH_LOG")" 'database not reachable at start-up' "  ... and says so"
 like "$(resp_body "$(incoming)")" "$FALLBACK" "  ... and answers calls with the fallback"
 
+wh_stop
+no_sanitizer_reports
+
 done_testing

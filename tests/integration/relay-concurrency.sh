@@ -49,4 +49,9 @@ for f in "$FAKE_DIR"/conn-*.jsonl; do
 done
 is "$mism" 0 "every OpenAI session carries its agent's instructions"
 
+relay_stop
+is "$RELAY_STATUS" 0 "the relay exits 0 on SIGTERM"
+wh_stop
+no_sanitizer_reports
+
 done_testing

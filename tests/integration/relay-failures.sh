@@ -82,4 +82,9 @@ ok "$([ "$end_ms" -le 8000 ] && [ "$end_ms" -le $((heard / 8 + 200)) ]; echo $?)
 	"barge-in: audio_end_ms ($end_ms) is what was played ($((heard / 8)) ms heard), never more than sent"
 unlike "$(cat "$FAKE_DIR"/conn-*.jsonl | grep -c 'already shorter')" '^[1-9]' "barge-in: OpenAI never rejects the truncate"
 
+relay_stop
+is "$RELAY_STATUS" 0 "the relay exits 0 on SIGTERM"
+wh_stop
+no_sanitizer_reports
+
 done_testing

@@ -77,4 +77,9 @@ wait "$two"
 is "$?" 0 "the two calls within max_calls complete"
 is "$(status_of "$c")" pending "the refused third session stays pending (Twilio's connect-action gives the fallback)"
 
+relay_stop
+is "$RELAY_STATUS" 0 "the relay exits 0 on SIGTERM"
+wh_stop
+no_sanitizer_reports
+
 done_testing

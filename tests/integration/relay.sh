@@ -79,4 +79,9 @@ is "$(json_field "$res" heard_foreign_bytes)" 0 "greeting: nothing but the greet
 f=$(grep -l '"model":"fake-greeting"' "$FAKE_DIR"/conn-*.jsonl | head -1)
 like "$(grep '"response.create"' "$f" | head -1)" 'Hello & welcome!' "greeting: response.create asks for the agent's greeting"
 
+relay_stop
+is "$RELAY_STATUS" 0 "the relay exits 0 on SIGTERM"
+wh_stop
+no_sanitizer_reports
+
 done_testing

@@ -221,5 +221,6 @@ done
 wh_stop
 is "$WH_STATUS" 0 "SIGTERM: exit status 0"
 like "$(cat "$WH_LOG")" 'stopped' "SIGTERM: logged a clean stop"
+no_sanitizer_reports
 
 done_testing

@@ -91,3 +91,13 @@ test_cleanup() {
 
 # now_ms: milliseconds since the epoch.
 now_ms() { date +%s%3N; }
+
+# no_sanitizer_reports: after stopping the programs, check that none of
+# their logs has an AddressSanitizer, LeakSanitizer or UBSan report (the
+# suite is built with --enable-sanitizers in CI).
+no_sanitizer_reports() {
+	local hits
+	hits=$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' \
+		"$TEST_TMP"/*.log 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
+	is "$hits" "" "no sanitizer report in the programs' logs"
+}
