@@ -794,6 +794,7 @@ on_start(struct call *c, json_object *ev)
 		return;
 	}
 	c->started = true;
+	lws_sul_cancel(&c->sul_start);
 	snprintf(c->call_sid, sizeof(c->call_sid), "%s", call_sid);
 	snprintf(c->stream_sid, sizeof(c->stream_sid), "%s", stream_sid);
 	if ((m = msg_new(M_STREAM, c->id, c->session_id)) != NULL) {

@@ -25,7 +25,7 @@
 #include "relay.h"
 #include "tools.h"
 
-#define CTL_DB_TIMEOUT_MS	5000	/* claim and agent load */
+#define CTL_DB_TIMEOUT_MS	3000	/* claim and agent load: the caller waits */
 #define CTL_WRITE_TIMEOUT_MS	30000	/* events and session updates */
 #define CTL_EVENT_MAX		(64 * 1024)	/* longest call_events.content kept */
 

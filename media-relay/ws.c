@@ -452,7 +452,6 @@ ws_new(const struct conf *cf, struct mailbox *in, struct mailbox *out,
 	    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = ws;
 	info.timeout_secs = (unsigned int)cf->relay_upgrade_timeout;
-	info.connect_timeout_secs = (unsigned int)cf->openai_connect_timeout;
 	info.fd_limit_per_thread = (unsigned int)(cf->relay_max_calls * 2 + 64);
 	if ((ws->ctx = lws_create_context(&info)) == NULL) {
 		*cause = strdup("cannot create the libwebsockets context");
@@ -471,6 +470,8 @@ ws_new(const struct conf *cf, struct mailbox *in, struct mailbox *out,
 	info.protocols = tw_protocols;
 	info.retry_and_idle_policy = &ws->retry;
 	info.timeout_secs = (unsigned int)cf->relay_upgrade_timeout;
+	/* A socket that holds a header buffer without upgrading is closed. */
+	info.timeout_secs_ah_idle = (unsigned int)cf->relay_upgrade_timeout;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if ((ws->server = lws_create_vhost(ws->ctx, &info)) == NULL) {
 		*cause = strdup("cannot listen on [relay] listen (address in use?)");
