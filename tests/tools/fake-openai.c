@@ -47,6 +47,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -82,6 +83,7 @@ static struct wsi_tag	 listener_tag = { TAG_LISTENER, NULL };
 static struct wsi_tag	 signal_tag = { TAG_SIGNAL, NULL };
 static int		 listen_fd = -1;
 static int		 signal_fd = -1;
+static unsigned		 accepted;	/* connections accepted so far */
 
 /*
  * lws calls LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED from inside
@@ -135,6 +137,21 @@ scenario_name(enum scenario sc)
 
 /* ------------------------------------------------------------ connections */
 
+static const char *const conn_state_names[] = {
+	[CONN_HEAD] = "head", [CONN_DELAYED] = "delayed",
+	[CONN_UPGRADING] = "upgrading", [CONN_OPEN] = "open",
+};
+
+/* Every state change goes through here: forward only, traced with -d. */
+static void
+conn_set_state(struct conn *c, enum conn_state to)
+{
+	assert(to > c->state);
+	log_debug("accept %u: %s -> %s", c->id, conn_state_names[c->state],
+	    conn_state_names[to]);
+	c->state = to;
+}
+
 void
 conn_free(struct conn *c)
 {
@@ -160,7 +177,7 @@ conn_adopt(lws_sorted_usec_list_t *sul)
 	struct conn *c = lws_container_of(sul, struct conn, sul);
 	int fd = c->fd;
 
-	c->state = CONN_UPGRADING;
+	conn_set_state(c, CONN_UPGRADING);
 	c->fd = -1;			/* lws closes it from now on */
 	adopting = c;
 	adopting_bound = false;
@@ -436,7 +453,7 @@ head_decide(struct conn *c)
 		    "request. Sorry about that!");
 		return false;
 	}
-	c->state = CONN_DELAYED;
+	conn_set_state(c, CONN_DELAYED);
 	lws_sul_schedule(settings.context, 0, &c->sul, conn_adopt,
 	    c->scenario == SC_SLOW_HANDSHAKE ? SLOW_HANDSHAKE_US : 0);
 	if (c->scenario == SC_SLOW_HANDSHAKE)
@@ -517,7 +534,8 @@ accept_all(void)
 			close(fd);
 			continue;
 		}
-		c->state = CONN_HEAD;
+		c->state = CONN_HEAD;	/* the first state: no transition */
+		c->id = ++accepted;
 		c->tag.kind = TAG_CONN;
 		c->tag.conn = c;
 		c->fd = fd;
@@ -669,7 +687,7 @@ cb_realtime(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_ESTABLISHED:
 		if (c == NULL)
 			return -1;
-		c->state = CONN_OPEN;
+		conn_set_state(c, CONN_OPEN);
 		return session_open(c);
 	case LWS_CALLBACK_RECEIVE:
 		if (c == NULL || c->session == NULL)

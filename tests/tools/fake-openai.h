@@ -97,6 +97,7 @@ enum conn_state {
 
 struct conn {
 	enum conn_state	 state;
+	unsigned	 id;		/* accept order, for the debug log */
 	struct wsi_tag	 tag;
 	int		 fd;		/* ours until handed to lws, then -1 */
 	struct lws	*watch_wsi;	/* CONN_HEAD: watcher on a dup of fd */
