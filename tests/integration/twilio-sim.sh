@@ -151,15 +151,15 @@ like "$(awk '$1 == 1 && $3 == "PEERCLOSE"' "$REC")" 'PEERCLOSE 1000 call ended' 
 t_start=$(t_of '"event":"start"')
 t_first=$(t_of '"chunk":"1",')
 t_last=$(t_of '"chunk":"150",')
-ok "$(in_range "$((t_first - t_start))" 10 60; echo $?)" \
+ok "$(in_range "$((t_first - t_start))" 0 150; echo $?)" \
 	"the first media goes 20 ms after start ($((t_first - t_start)) ms)"
-ok "$(in_range "$((t_last - t_first))" 2900 3100; echo $?)" \
+ok "$(in_range "$((t_last - t_first))" 2850 3250; echo $?)" \
 	"chunks 1 to 150 span 2980 ms ($((t_last - t_first)) ms)"
 per_s=$(awk -v a="$((t_start + 1000))" -v b="$((t_start + 2000))" \
 	'$1 == 1 && index($0, "\"event\":\"media\"") && $2 >= a && $2 < b { n++ } END { print n + 0 }' "$REC")
-ok "$(in_range "$per_s" 45 55; echo $?)" "about 50 media in the second second ($per_s)"
+ok "$(in_range "$per_s" 40 60; echo $?)" "about 50 media in the second second ($per_s)"
 gap=$(awk '$1 == 1 && index($0, "\"event\":\"media\"") { if (p != "" && $2 - p > g) g = $2 - p; p = $2 } END { print g + 0 }' "$REC")
-ok "$(in_range "$gap" 0 80; echo $?)" "no gap between media over 80 ms (max $gap ms)"
+ok "$(in_range "$gap" 0 250; echo $?)" "no gap between media over 250 ms, even on a loaded machine (max $gap ms)"
 # The JSON results.
 like "$RES" '^\{"session_id":"basic-1","call_sid":"CAbasic","stream_sid":"MZ[0-9a-f]{32}","upgrade_status":101,"connected":true,"close_code":1000,"close_reason":"call ended","closed_by":"client","sent_media_ms":3000,"sent_dtmf":1,"received_media_bytes":0,"heard_bytes":0,"heard_foreign_bytes":0,"first_audio_ms":-1,"marks_received":0,"marks_echoed":0,"clears":0,"protocol_errors":0,"duration_ms":[0-9]+,"discarded_media_bytes":0,"dropped_media_ms":0\}$' \
 	"one JSON line with every field, in order"
