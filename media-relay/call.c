@@ -201,6 +201,7 @@ call_end(struct call *c, const char *status, int code, const char *reason)
 	log_call(strcmp(status, "failed") == 0 ? LOG_WARNING : LOG_INFO,
 	    TAG(c), "call %s: %s", status, reason);
 	snprintf(c->end_reason, sizeof(c->end_reason), "%s", reason);
+	c->end_status = strcmp(status, "failed") == 0 ? "failed" : "ended";
 	c->close_code = code;
 	call_set_state(c, CALL_ENDING);
 	lws_sul_cancel(&c->sul_start);
@@ -336,6 +337,19 @@ call_maybe_proceed(struct call *c)
 void
 call_on_claimed(struct call *c, struct agent *a)
 {
+	struct msg *m;
+
+	c->claim_pending = false;
+	if (c->state == CALL_ENDING) {
+		/* Ended while the claim was in flight: record how it ended. */
+		agent_free(a);
+		if ((m = msg_new(M_END, c->id, c->session_id)) != NULL) {
+			m->s1 = strdup(c->end_status);
+			m->s2 = strdup(c->end_reason);
+			ws_to_ctl(c->ws, m);
+		}
+		return;
+	}
 	if (c->state != CALL_CLAIMING) {
 		agent_free(a);
 		return;
@@ -351,6 +365,7 @@ call_on_claimed(struct call *c, struct agent *a)
 void
 call_on_refused(struct call *c, const char *reason)
 {
+	c->claim_pending = false;
 	call_end(c, "failed", LWS_CLOSE_STATUS_POLICY_VIOLATION, reason);
 }
 

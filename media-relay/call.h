@@ -53,6 +53,7 @@ struct call {
 	struct lws		*up;		/* OpenAI's socket, or NULL */
 	struct agent		*agent;		/* after the claim */
 	bool			 claimed;
+	bool			 claim_pending;	/* M_CLAIM sent, no answer yet */
 	bool			 started;	/* Twilio's start seen */
 	char			 call_sid[CALL_ID_MAX];	/* from start */
 	char			 stream_sid[CALL_ID_MAX];
@@ -79,6 +80,7 @@ struct call {
 	bool			 pending_response;	/* response.create after response.done */
 	long long		 tokens_in, tokens_out;
 	int			 close_code;	/* for Twilio's socket */
+	const char		*end_status;	/* "ended" or "failed", once ending */
 	char			 end_reason[CALL_REASON_MAX];
 	lws_sorted_usec_list_t	 sul_start;	/* start_timeout */
 	lws_sorted_usec_list_t	 sul_up;	/* OpenAI connect_timeout */

@@ -103,7 +103,8 @@ ws_call_unlink(struct ws *ws, struct call *c)
 static void
 ws_call_release(struct ws *ws, struct call *c)
 {
-	if (c->tw != NULL || c->up != NULL)
+	/* A claim in flight comes back to this call: keep it until then. */
+	if (c->tw != NULL || c->up != NULL || c->claim_pending)
 		return;
 	ws_call_unlink(ws, c);
 	call_free(c);
@@ -150,16 +151,33 @@ ws_drain_mailbox(struct ws *ws)
 			continue;
 		}
 		if ((c = ws_find(ws, m->call_id)) == NULL) {
-			msg_free(m);	/* the call ended meanwhile */
+			/*
+			 * The call is gone.  A claim that succeeded after it
+			 * went must not leave its session "connected".
+			 */
+			if (m->type == M_CLAIMED) {
+				struct msg *e = msg_new(M_END, m->call_id,
+				    m->session_id);
+
+				if (e != NULL) {
+					e->s1 = strdup("failed");
+					e->s2 = strdup("stream closed before the "
+					    "session was claimed");
+					ws_to_ctl(ws, e);
+				}
+			}
+			msg_free(m);
 			continue;
 		}
 		switch (m->type) {
 		case M_CLAIMED:
 			call_on_claimed(c, m->agent);
 			m->agent = NULL;
+			ws_call_release(ws, c);
 			break;
 		case M_REFUSED:
 			call_on_refused(c, m->s1 != NULL ? m->s1 : "refused");
+			ws_call_release(ws, c);
 			break;
 		case M_RESOLVED:
 			call_on_resolved(c, m->s1, m->s2);
@@ -275,6 +293,7 @@ cb_twilio(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		pss->call = c;
 		log_call(LOG_INFO, sid, "stream connected; claiming the session");
 		call_arm_start_timer(c);
+		c->claim_pending = true;
 		ws_to_ctl(ws, msg_new(M_CLAIM, c->id, sid));
 		break;
 	case LWS_CALLBACK_RECEIVE:
