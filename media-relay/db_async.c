@@ -54,8 +54,8 @@
 #define DB_ASYNC_ABORT_TRIES	8	/* _cont() calls to end an operation */
 #define DB_ASYNC_LOG_INTERVAL_MS 60000	/* one message logged once per */
 #define DB_ASYNC_LOG_SLOTS	8	/* messages remembered for that */
-#define DB_ASYNC_KEEP		(64 * 1024)	/* result buffers kept between
-						   jobs; larger ones are freed */
+#define DB_ASYNC_KEEP		(64 * 1024)	/* larger result buffers are
+						   freed after the job */
 #define DB_ASYNC_MSG_MAX	(DB_ERR_MAX + 128)
 
 static const char db_version_sql[] =
@@ -105,7 +105,7 @@ enum conn_state {
 	CONN_CONNECTING,	/* mysql_real_connect_start/_cont */
 	CONN_CHECKING,		/* reading the schema version */
 	CONN_PREPARING,		/* preparing the pool's statements */
-	CONN_IDLE,		/* ready; socket watched for the server closing */
+	CONN_IDLE,		/* ready; the socket watched for EOF */
 	CONN_BUSY,		/* running c->job */
 	CONN_CLOSING,		/* mysql_close_start/_cont */
 	CONN_CLOSED,		/* closed for good (shutdown) */
@@ -155,7 +155,7 @@ struct conn {
 	bool			 has_result;	/* st holds a stored result */
 	bool			 collect;	/* copy this step's rows */
 	bool			 failed;	/* err says why */
-	bool			 broken;	/* ... and the connection is gone */
+	bool			 broken;	/* ... and the connection too */
 	char			 err[DB_ASYNC_MSG_MAX];
 	int			 ret;
 	my_bool			 bret;
@@ -175,7 +175,7 @@ struct conn {
 	size_t			 ncells, maxcells;
 	size_t			*offs;		/* SIZE_MAX for SQL NULL */
 	struct buf		 data;
-	char			*big;		/* for cells over DB_ASYNC_SCRATCH */
+	char			*big;		/* for long cells */
 	size_t			 bigcap;
 	bool			 truncated;
 };
@@ -213,7 +213,7 @@ struct db_async {
 
 	/* Failures since the last success, and what was logged. */
 	bool			 trouble;
-	bool			 told;		/* a line of this episode logged */
+	bool			 told;		/* the episode was logged */
 	unsigned		 failures;
 	struct logged {
 		char		 msg[DB_ASYNC_MSG_MAX];
@@ -243,18 +243,47 @@ mono_ms(void)
 }
 
 /*
- * Log a failure, at most once per DB_ASYNC_LOG_INTERVAL_MS for the same
- * message (a dead database with 200 calls gives a few lines, not 200), and
- * start an episode that pool_recovered() ends.
+ * Log msg at most once per DB_ASYNC_LOG_INTERVAL_MS: a dead database with
+ * 200 calls gives a few lines, not 200.  Returns whether it was logged.
  */
+static bool
+pool_log(struct db_async *p, int prio, const char *msg)
+{
+	struct logged	*l, *oldest = &p->logged[0];
+	int64_t		 now = mono_ms();
+	int		 i;
+
+	for (i = 0; i < DB_ASYNC_LOG_SLOTS; i++) {
+		l = &p->logged[i];
+		if (strcmp(l->msg, msg) == 0)
+			break;
+		if (l->when < oldest->when)
+			oldest = l;
+	}
+	if (i == DB_ASYNC_LOG_SLOTS) {
+		l = oldest;
+		snprintf(l->msg, sizeof(l->msg), "%s", msg);
+		l->suppressed = 0;
+	} else if (now - l->when < DB_ASYNC_LOG_INTERVAL_MS) {
+		l->suppressed++;
+		return false;
+	}
+	if (l->suppressed > 0)
+		log_msg(prio, "database: %s (and %u times since it was last "
+		    "logged)", msg, l->suppressed);
+	else
+		log_msg(prio, "database: %s", msg);
+	l->when = now;
+	l->suppressed = 0;
+	return true;
+}
+
+/* A failure: logged (see pool_log), it starts or extends an episode. */
 static void __attribute__((format(printf, 3, 4)))
 pool_trouble(struct db_async *p, int prio, const char *fmt, ...)
 {
-	struct logged	*l, *oldest = &p->logged[0];
-	char		 msg[DB_ASYNC_MSG_MAX];
-	va_list		 ap;
-	int64_t		 now = mono_ms();
-	int		 i;
+	char	 msg[DB_ASYNC_MSG_MAX];
+	va_list	 ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -265,29 +294,8 @@ pool_trouble(struct db_async *p, int prio, const char *fmt, ...)
 		p->told = false;
 	}
 	p->failures++;
-	for (i = 0; i < DB_ASYNC_LOG_SLOTS; i++) {
-		l = &p->logged[i];
-		if (strcmp(l->msg, msg) == 0)
-			break;
-		if (l->when < oldest->when)
-			oldest = l;
-	}
-	if (i == DB_ASYNC_LOG_SLOTS) {
-		l = oldest;
-		memcpy(l->msg, msg, sizeof(msg));
-		l->suppressed = 0;
-	} else if (now - l->when < DB_ASYNC_LOG_INTERVAL_MS) {
-		l->suppressed++;
-		return;
-	}
-	if (l->suppressed > 0)
-		log_msg(prio, "database: %s (and %u times since it was last "
-		    "logged)", msg, l->suppressed);
-	else
-		log_msg(prio, "database: %s", msg);
-	l->when = now;
-	l->suppressed = 0;
-	p->told = true;
+	if (pool_log(p, prio, msg))
+		p->told = true;
 }
 
 /* Something worked: the episode is over; say so if it was reported. */
@@ -544,8 +552,8 @@ conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Normal after wait_timeout; a dead server shows when reconnecting. */
-	log_info("database: connection %d: closed by the server while idle; "
-	    "reconnecting", c->id);
+	pool_log(c->pool, LOG_INFO, "the server closed an idle connection; "
+	    "reconnecting");
 	conn_drive(c, conn_close(c, true));
 }
 
@@ -620,7 +628,8 @@ conn_abort(struct conn *c)
 		/* Never seen; leaking beats blocking or freeing live memory. */
 		log_err("database: connection %d: an abandoned operation does "
 		    "not end; leaking the connection", c->id);
-		memset(c->stmts, 0, sizeof(*c->stmts) * (size_t)c->pool->nstmts);
+		memset(c->stmts, 0,
+		    sizeof(*c->stmts) * (size_t)c->pool->nstmts);
 		c->check = NULL;
 		c->m = NULL;
 		c->has_result = false;
@@ -1095,6 +1104,7 @@ step_stored(struct conn *c)
 	size_t			 max;
 
 	c->has_result = true;
+	c->affected = rows;	/* a SELECT "affects" the rows it returns */
 	if (!c->collect || c->failed)
 		return op_free(c);
 	/* Every cell costs a pointer and at least its NUL. */
@@ -1231,8 +1241,9 @@ conn_next(struct conn *c)
 				return conn_close(c, true);
 			}
 			if (c->state == CONN_CHECKING)
-				pool_trouble(c->pool, LOG_ERR, "cannot read the "
-				    "schema version: %s", mysql_stmt_error(c->st));
+				pool_trouble(c->pool, LOG_ERR, "cannot read "
+				    "the schema version: %s",
+				    mysql_stmt_error(c->st));
 			else
 				pool_trouble(c->pool, LOG_ERR, "cannot prepare "
 				    "statement %d: %s", c->nprepared,
@@ -1516,8 +1527,8 @@ db_async_new(struct event_base *base, const struct conf *cf,
 		c->backoff_ms = DB_ASYNC_BACKOFF_MIN_MS;
 		TAILQ_INIT(&c->queue);
 		buf_init(&c->data, DB_ASYNC_RESULT_MAX);
-		if ((c->stmts = calloc((size_t)nstmts + 1, sizeof(*c->stmts))) ==
-		    NULL ||
+		c->stmts = calloc((size_t)nstmts + 1, sizeof(*c->stmts));
+		if (c->stmts == NULL ||
 		    (c->ev = event_new(base, -1, 0, conn_io_cb, c)) == NULL ||
 		    (c->retry = evtimer_new(base, conn_retry_cb, c)) == NULL)
 			goto fail;

@@ -22,13 +22,16 @@
  * A job runs at most once: one that failed because the connection broke is
  * not retried, since the server may have applied it.
  *
- * Ownership and threads: everything here, the pool, its jobs and the
- * results handed to callbacks, belongs to the thread running the event_base
- * and may be used from that thread only.  The struct conf and the SQL texts
- * passed to db_async_new() must outlive the pool.  Callbacks run from the
- * event loop, never from inside db_async_submit(); a callback may submit
- * jobs and call db_async_shutdown(), but must not call db_async_free()
- * (the done function of db_async_shutdown() may).  The process should call
+ * Ownership and threads: the caller owns the pool and frees it with
+ * db_async_free(); the pool owns its connections and the jobs until their
+ * callbacks return; a struct db_result and its cells belong to the pool
+ * and live only during the callback.  All of it belongs to the thread
+ * running the event_base and may be used from that thread only.  The SQL
+ * texts passed to db_async_new() must outlive the pool; the struct conf
+ * is copied.  Callbacks run from the event loop, never from inside
+ * db_async_submit(); a callback may submit jobs and call
+ * db_async_shutdown(), but must not call db_async_free() (the done
+ * function of db_async_shutdown() may).  The process should call
  * mysql_library_init() before it starts threads.
  */
 #ifndef CALLBRIDGE_DB_ASYNC_H
@@ -40,7 +43,7 @@
 
 #include "conf.h"
 
-#define DB_ASYNC_QUEUE_MAX	4096	/* pending jobs; beyond: refused at once */
+#define DB_ASYNC_QUEUE_MAX	4096	/* pending jobs; more are refused */
 #define DB_ASYNC_STEPS_MAX	4	/* statements per job */
 #define DB_ASYNC_PARAMS_MAX	16	/* parameters per statement */
 #define DB_ASYNC_CONN_MAX	16	/* connections per pool */
@@ -55,7 +58,8 @@ enum db_value_type { DBV_NULL, DBV_INT, DBV_STR };
 struct db_value {
 	enum db_value_type	 type;
 	long long		 i;
-	const char		*s;	/* NUL-terminated; copied at submit */
+	const char		*s;	/* NUL-terminated; copied at submit;
+					   NULL is SQL NULL */
 };
 
 struct db_step {
@@ -69,11 +73,12 @@ struct db_result {
 	int		 status;	/* 0 ok, -1 failed */
 	const char	*error;		/* when failed: a message for the log;
 					   starts with "timed out" on timeout */
-	unsigned long long affected_rows; /* of the last step */
-	int		 nrows, ncols;	/* result set of the last step, if any */
-	const char *const *cells;	/* nrows * ncols, row-major; a NULL cell
-					   is SQL NULL; strings NUL-terminated */
-	int		 truncated;	/* a cell was cut at DB_ASYNC_CELL_MAX */
+	unsigned long long affected_rows; /* of the last step (a SELECT's:
+					     its rows) */
+	int		 nrows, ncols;	/* the last step's result set, if any */
+	const char *const *cells;	/* nrows * ncols, row-major; NULL is
+					   SQL NULL; strings NUL-terminated */
+	int		 truncated;	/* a cell was cut (DB_ASYNC_CELL_MAX) */
 };
 
 typedef void (*db_async_cb)(const struct db_result *, void *arg);
