@@ -242,9 +242,12 @@ burst() {
 	for i in $(seq 1 "$n"); do
 		read -r code ms c <"$TEST_TMP/burst.$i"
 		[ "${ms:-0}" -gt "$slowest" ] && slowest=$ms
-		[ "$code" = 200 ] &&
-			[ "$(db_sql "SELECT status FROM call_sessions WHERE call_sid = '$c'")" = pending ] &&
+		if [ "$code" = 200 ] &&
+			[ "$(db_sql "SELECT status FROM call_sessions WHERE call_sid = '$c'")" = pending ]; then
 			good=$((good + 1))
+		else
+			diag "burst $uri #$i: HTTP ${code:-none} after ${ms:-?} ms for $c" >&2
+		fi
 	done
 	echo "$good $slowest"
 }
