@@ -12,7 +12,7 @@ CLEANUP="relay_stop fake_stop wh_stop db_stop"
 
 db_start
 n=0
-for model in fake-refuse fake-close fake-hang fake-error fake-long; do
+for model in fake-refuse fake-close fake-hang fake-error fake-long fake-function; do
 	n=$((n + 1))
 	db_sql "INSERT INTO agents (name, model, fallback_message) VALUES ('$model', '$model', 'Sorry, please call back.');
 		INSERT INTO phone_numbers (number, agent_id) VALUES ('+1800555010$n', $n);"
@@ -81,6 +81,18 @@ end_ms=$(printf '%s' "$tr" | sed 's/.*"audio_end_ms":\([0-9]*\).*/\1/')
 ok "$([ "$end_ms" -le 8000 ] && [ "$end_ms" -le $((heard / 8 + 200)) ]; echo $?)" \
 	"barge-in: audio_end_ms ($end_ms) is what was played ($((heard / 8)) ms heard), never more than sent"
 unlike "$(cat "$FAKE_DIR"/conn-*.jsonl | grep -c 'already shorter')" '^[1-9]' "barge-in: OpenAI never rejects the truncate"
+
+# --- a function call before tools exist: an error output, and the model goes on
+read -r sid cs <<<"$(new_session +18005550106)"
+res=$(sim -D 4000 -T s600,q3400 -E 0x66 "$sid:$cs")
+is "$(json_field "$res" closed_by)" client "function call: the call goes on"
+ok "$([ "$(json_field "$res" heard_bytes)" -ge 7000 ]; echo $?)" "function call: the caller hears the answer given after the tool output ($(json_field "$res" heard_bytes) bytes)"
+f=$(grep -l '"model":"fake-function"' "$FAKE_DIR"/conn-*.jsonl | head -1)
+like "$(grep '"function_call_output"' "$f")" '"call_id":"call_1","output":"\{\\"error\\":' "function call: an error output for its call_id"
+like "$(grep -A1 '"function_call_output"' "$f" | tail -1)" '"type":"response.create"' "function call: then response.create"
+sleep 0.3
+like "$(db_sql "SELECT content FROM call_events WHERE session_id = '$sid' AND kind = 'function_call'")" \
+	'^lookup_order\(\{"order_id":"42"\}\)' "function call: recorded as an event"
 
 relay_stop
 is "$RELAY_STATUS" 0 "the relay exits 0 on SIGTERM"
