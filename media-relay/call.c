@@ -29,26 +29,53 @@ static const char *const state_names[] = {
 
 #define TAG(c)	((c)->session_id)
 
-int
-outq_push(struct outq *q, const char *data, size_t len, bool audio)
+#define APPEND_PREFIX	"{\"type\":\"input_audio_buffer.append\",\"audio\":\""
+#define APPEND_SUFFIX	"\"}"
+#define APPEND_OVERHEAD	(sizeof(APPEND_PREFIX) - 1 + sizeof(APPEND_SUFFIX) - 1)
+#define MEDIA_FMT	"{\"event\":\"media\",\"streamSid\":\"%s\",\"media\":{\"payload\":\"%s\"}}"
+#define MEDIA_OVERHEAD	(sizeof(MEDIA_FMT) - 1 - 4)
+#define B64_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+struct outmsg *
+outmsg_new(size_t len)
 {
 	struct outmsg *m;
 
-	if (q->bytes + len > q->max)
-		return -1;
-	if ((m = malloc(sizeof(*m) + LWS_PRE + len)) == NULL)
-		return -1;
+	if ((m = malloc(sizeof(*m) + LWS_PRE + len + 1)) == NULL)
+		return NULL;
 	m->next = NULL;
 	m->len = len;
-	m->audio = audio;
-	memcpy(m->data + LWS_PRE, data, len);
+	m->audio = false;
+	return m;
+}
+
+int
+outq_append(struct outq *q, struct outmsg *m)
+{
+	if (q->bytes + m->len > q->max) {
+		free(m);
+		return -1;
+	}
+	m->next = NULL;
 	if (q->tail != NULL)
 		q->tail->next = m;
 	else
 		q->head = m;
 	q->tail = m;
-	q->bytes += len;
+	q->bytes += m->len;
 	return 0;
+}
+
+int
+outq_push(struct outq *q, const char *data, size_t len, bool audio)
+{
+	struct outmsg *m;
+
+	if (q->bytes + len > q->max || (m = outmsg_new(len)) == NULL)
+		return -1;
+	m->audio = audio;
+	memcpy(m->data + LWS_PRE, data, len);
+	return outq_append(q, m);
 }
 
 static struct outmsg *
@@ -156,6 +183,37 @@ call_up_send(struct call *c, const char *data, size_t len)
 	if (c->up == NULL || c->state == CALL_ENDING)
 		return;
 	if (outq_push(&c->up_out, data, len, false) == -1) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "OpenAI does not read its socket (outbound queue full)");
+		return;
+	}
+	lws_callback_on_writable(c->up);
+}
+
+/* Queue messages built in place (the audio path: no extra copy). */
+static void
+call_tw_send_msg(struct call *c, struct outmsg *m)
+{
+	if (c->tw == NULL || c->state == CALL_ENDING) {
+		free(m);
+		return;
+	}
+	if (outq_append(&c->tw_out, m) == -1) {
+		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+		    "Twilio does not read its stream (outbound queue full)");
+		return;
+	}
+	lws_callback_on_writable(c->tw);
+}
+
+static void
+call_up_send_msg(struct call *c, struct outmsg *m)
+{
+	if (c->up == NULL || c->state == CALL_ENDING) {
+		free(m);
+		return;
+	}
+	if (outq_append(&c->up_out, m) == -1) {
 		call_end(c, "failed", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
 		    "OpenAI does not read its socket (outbound queue full)");
 		return;
@@ -466,11 +524,11 @@ call_configure(struct call *c)
 	}
 	c->up_ready = true;
 	lws_sul_cancel(&c->sul_up);
+	/* The early audio moves to OpenAI's queue as it is. */
 	while ((m = c->early.head) != NULL) {
 		c->early.head = m->next;
 		c->early.bytes -= m->len;
-		call_up_send(c, (const char *)m->data + LWS_PRE, m->len);
-		free(m);
+		call_up_send_msg(c, m);
 	}
 	c->early.tail = NULL;
 	if (c->early_dropped_ms > 0)
@@ -540,7 +598,7 @@ on_audio_delta(struct call *c, json_object *ev)
 	const char	*item = jstr(ev, "item_id");
 	const char	*delta = jstr(ev, "delta");
 	char		 buf[256];
-	json_object	*o, *media;
+	struct outmsg	*m;
 	size_t		 n;
 
 	if (delta == NULL || item == NULL || c->stream_sid[0] == '\0')
@@ -554,16 +612,19 @@ on_audio_delta(struct call *c, json_object *ev)
 		c->item_sent_ms = c->item_played_ms = 0;
 	}
 	n = strlen(delta);
+	/* Base64 only: it goes into Twilio's JSON without escaping. */
+	if (strspn(delta, B64_CHARS) != n) {
+		log_call(LOG_WARNING, TAG(c), "OpenAI sent audio that is not "
+		    "base64; dropped");
+		return;
+	}
 	c->item_sent_ms += (long long)b64_decoded_len(delta, n) / 8;
-
-	o = json_object_new_object();
-	json_object_object_add(o, "event", json_object_new_string("media"));
-	json_object_object_add(o, "streamSid", json_object_new_string(c->stream_sid));
-	media = json_object_new_object();
-	json_object_object_add(media, "payload",
-	    json_object_new_string_len(delta, (int)n));
-	json_object_object_add(o, "media", media);
-	send_json(c, o, false);
+	if ((m = outmsg_new(n + MEDIA_OVERHEAD + strlen(c->stream_sid))) == NULL)
+		return;
+	m->len = (size_t)snprintf((char *)m->data + LWS_PRE,
+	    n + MEDIA_OVERHEAD + strlen(c->stream_sid) + 1, MEDIA_FMT,
+	    c->stream_sid, delta);
+	call_tw_send_msg(c, m);
 
 	/* A uniquely named mark after each chunk: item, sent ms, sequence. */
 	c->mark_seq++;
@@ -724,8 +785,9 @@ on_media(struct call *c, json_object *ev)
 	json_object		*media = jobj(ev, "media");
 	const char		*payload = jstr(media, "payload");
 	const char		*ts = jstr(media, "timestamp");
-	char			*msg;
-	size_t			 n, plen;
+	struct outmsg		*m;
+	size_t			 plen;
+	int			 n;
 	long long		 ms;
 
 	if (payload == NULL)
@@ -733,36 +795,37 @@ on_media(struct call *c, json_object *ev)
 	if (ts != NULL)
 		c->last_media_ts = strtoll(ts, NULL, 10);
 	plen = strlen(payload);
-	n = plen + 48;
-	if ((msg = malloc(n)) == NULL)
+	/* The append event is written straight into its queue entry. */
+	if ((m = outmsg_new(plen + APPEND_OVERHEAD)) == NULL)
 		return;
-	n = (size_t)snprintf(msg, n, "{\"type\":\"input_audio_buffer.append\","
-	    "\"audio\":\"%s\"}", payload);
-	if (c->up_ready)
-		call_up_send(c, msg, n);
-	else {
-		/* Keep the newest preconnect_audio_ms of audio, drop the oldest. */
-		ms = (long long)b64_decoded_len(payload, plen) / 8;
-		while (c->early.head != NULL &&
-		    c->early_ms + ms > cf->relay_preconnect_audio_ms) {
-			struct outmsg *old = c->early.head;
-			long long old_ms = (long long)(old->len - 44) * 3 / 4 / 8;
-
-			c->early.head = old->next;
-			if (c->early.head == NULL)
-				c->early.tail = NULL;
-			c->early.bytes -= old->len;
-			c->early_ms -= old_ms;
-			c->early_dropped_ms += old_ms;
-			free(old);
-		}
-		if (ms <= cf->relay_preconnect_audio_ms &&
-		    outq_push(&c->early, msg, n, true) == 0)
-			c->early_ms += ms;
-		else
-			c->early_dropped_ms += ms;
+	n = snprintf((char *)m->data + LWS_PRE, plen + APPEND_OVERHEAD + 1,
+	    APPEND_PREFIX "%s" APPEND_SUFFIX, payload);
+	m->len = (size_t)n;
+	m->audio = true;
+	if (c->up_ready) {
+		call_up_send_msg(c, m);
+		return;
 	}
-	free(msg);
+	/* Keep the newest preconnect_audio_ms of audio, drop the oldest. */
+	ms = (long long)b64_decoded_len(payload, plen) / 8;
+	while (c->early.head != NULL &&
+	    c->early_ms + ms > cf->relay_preconnect_audio_ms) {
+		struct outmsg	*old = c->early.head;
+		long long	 old_ms = (long long)(old->len -
+		    APPEND_OVERHEAD) * 3 / 4 / 8;
+
+		c->early.head = old->next;
+		if (c->early.head == NULL)
+			c->early.tail = NULL;
+		c->early.bytes -= old->len;
+		c->early_ms -= old_ms;
+		c->early_dropped_ms += old_ms;
+		free(old);
+	}
+	if (ms <= cf->relay_preconnect_audio_ms && outq_append(&c->early, m) == 0)
+		c->early_ms += ms;
+	else
+		c->early_dropped_ms += ms;
 }
 
 static void

@@ -111,7 +111,11 @@ void	 call_on_twilio(struct call *, const char *msg, size_t len);
 void	 call_on_openai(struct call *, const char *msg, size_t len);
 void	 call_on_openai_established(struct call *);
 void	 call_on_openai_closed(struct call *, const char *why);
-/* Queue a message; -1 when the queue is over its bound. */
+/* A queue entry for len bytes (plus a NUL), to be filled in place. */
+struct outmsg *outmsg_new(size_t len);
+/* Queue m (taking it); -1 (m freed) when the queue is over its bound. */
+int	 outq_append(struct outq *, struct outmsg *m);
+/* Queue a copy of data; -1 when the queue is over its bound. */
 int	 outq_push(struct outq *, const char *data, size_t len, bool audio);
 void	 outq_clear(struct outq *);
 /* Write the head of q to wsi; returns -1 on a write error. */
