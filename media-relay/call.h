@@ -76,6 +76,7 @@ struct call {
 	unsigned long		 mark_acked;	/* last mark echoed after playback */
 	unsigned long		 ignore_upto;	/* marks echoed because of a clear */
 	long long		 last_media_ts;	/* Twilio's media.timestamp */
+	lws_usec_t		 last_rx;	/* last message from Twilio */
 
 	bool			 pending_response;	/* response.create after response.done */
 	long long		 tokens_in, tokens_out;

@@ -287,6 +287,7 @@ cb_twilio(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		if ((c = call_new(ws, ++ws->next_id, sid, wsi)) == NULL)
 			return -1;
+		c->last_rx = lws_now_usecs();
 		c->next = ws->calls;
 		ws->calls = c;
 		ws->ncalls++;
@@ -299,6 +300,7 @@ cb_twilio(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RECEIVE:
 		if (c == NULL || c->state == CALL_ENDING)
 			break;
+		c->last_rx = lws_now_usecs();
 		rc = ws_rx(wsi, &c->tw_rx, in, len, &msg, &msglen);
 		if (rc == -1)
 			call_end(c, "failed", LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
@@ -324,7 +326,13 @@ cb_twilio(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (c == NULL)
 			break;
 		c->tw = NULL;
-		if (c->state != CALL_ENDING)
+		/* lws hangs up a socket that stays silent past idle_timeout. */
+		if (c->state != CALL_ENDING && lws_now_usecs() - c->last_rx >=
+		    (lws_usec_t)ws->cf->relay_idle_timeout * LWS_USEC_PER_SEC -
+		    LWS_USEC_PER_SEC / 2)
+			call_end(c, "ended", LWS_CLOSE_STATUS_NORMAL,
+			    "Twilio's stream went silent (idle_timeout)");
+		else if (c->state != CALL_ENDING)
 			call_end(c, "ended", LWS_CLOSE_STATUS_NORMAL,
 			    "caller hung up (stream closed)");
 		pss->call = NULL;
