@@ -15,6 +15,7 @@
 #include <libwebsockets.h>
 
 #include "buf.h"
+#include "outq.h"
 #include "relay.h"
 
 #define CALL_ID_MAX		64	/* longest OpenAI or Twilio id we keep */
@@ -26,19 +27,6 @@ enum call_state {
 	CALL_CONNECTING,	/* OpenAI's WebSocket is being opened */
 	CALL_ACTIVE,		/* audio flows both ways */
 	CALL_ENDING,		/* sockets are being closed */
-};
-
-struct outmsg {
-	struct outmsg	*next;
-	size_t		 len;
-	bool		 audio;		/* caller audio: may be dropped when old */
-	unsigned char	 data[];	/* LWS_PRE bytes, then len bytes */
-};
-
-struct outq {
-	struct outmsg	*head, *tail;
-	size_t		 bytes;
-	size_t		 max;		/* [relay] outbound_queue */
 };
 
 struct ws;
@@ -112,15 +100,6 @@ void	 call_on_twilio(struct call *, const char *msg, size_t len);
 void	 call_on_openai(struct call *, const char *msg, size_t len);
 void	 call_on_openai_established(struct call *);
 void	 call_on_openai_closed(struct call *, const char *why);
-/* A queue entry for len bytes (plus a NUL), to be filled in place. */
-struct outmsg *outmsg_new(size_t len);
-/* Queue m (taking it); -1 (m freed) when the queue is over its bound. */
-int	 outq_append(struct outq *, struct outmsg *m);
-/* Queue a copy of data; -1 when the queue is over its bound. */
-int	 outq_push(struct outq *, const char *data, size_t len, bool audio);
-void	 outq_clear(struct outq *);
-/* Write the head of q to wsi; returns -1 on a write error. */
-int	 outq_write(struct outq *, struct lws *wsi);
 void	 call_tw_send(struct call *, const char *data, size_t len);
 void	 call_up_send(struct call *, const char *data, size_t len);
 
