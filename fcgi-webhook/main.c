@@ -211,11 +211,10 @@ int
 main(int argc, char *argv[])
 {
 	struct conf	 cf;
-	struct buf	 diag;
 	struct worker	*workers;
 	const char	*path = conf_default_path(), *listen_addr = NULL;
 	bool		 check_only = false, debug = false;
-	int		 ch, errors, threads = 0, listen_fd = 0, i, sig, version;
+	int		 ch, threads = 0, listen_fd = 0, i, sig, version;
 	sigset_t	 sigs;
 	struct store	 probe;
 
@@ -257,34 +256,7 @@ main(int argc, char *argv[])
 	}
 
 	log_init("callbridge-webhook", LOG_INFO);
-	buf_init(&diag, 64 * 1024);
-	errors = conf_load(&cf, path, CONF_WEBHOOK, &diag);
-	if (check_only) {
-		fputs(buf_str(&diag), stderr);
-		buf_free(&diag);
-		conf_free(&cf);
-		if (errors > 0) {
-			fprintf(stderr, "%s: %d error%s\n", path, errors,
-			    errors == 1 ? "" : "s");
-			return 1;
-		}
-		printf("%s: configuration OK\n", path);
-		return 0;
-	}
-	if (diag.len > 0) {
-		char *line, *save = NULL;
-
-		for (line = strtok_r(diag.data, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
-			log_msg(strstr(line, ": warning: ") ? LOG_WARNING :
-			    LOG_ERR, "%s", line);
-	}
-	buf_free(&diag);
-	if (errors > 0) {
-		conf_free(&cf);
-		fatalx("%s: %d configuration error%s; see above (check with -t)",
-		    path, errors, errors == 1 ? "" : "s");
-	}
+	conf_startup(&cf, path, CONF_WEBHOOK, check_only);
 	log_set_level(debug ? LOG_DEBUG : cf.log_level);
 	if (threads == 0)
 		threads = cf.webhook_threads;

@@ -130,11 +130,10 @@ main(int argc, char *argv[])
 {
 	struct relay	 r;
 	struct conf	 cf;
-	struct buf	 diag;
 	const char	*path = conf_default_path();
 	char		*cause = NULL, err[DB_ERR_MAX], advice[256];
 	bool		 check_only = false, debug = false;
-	int		 ch, errors, version;
+	int		 ch, version;
 	MYSQL		*db;
 
 	while ((ch = getopt(argc, argv, "c:dhtV")) != -1) {
@@ -165,34 +164,7 @@ main(int argc, char *argv[])
 	}
 
 	log_init("callbridge-relay", LOG_INFO);
-	buf_init(&diag, 64 * 1024);
-	errors = conf_load(&cf, path, CONF_RELAY, &diag);
-	if (check_only) {
-		fputs(buf_str(&diag), stderr);
-		buf_free(&diag);
-		conf_free(&cf);
-		if (errors > 0) {
-			fprintf(stderr, "%s: %d error%s\n", path, errors,
-			    errors == 1 ? "" : "s");
-			return 1;
-		}
-		printf("%s: configuration OK\n", path);
-		return 0;
-	}
-	if (diag.len > 0) {
-		char *line, *save = NULL;
-
-		for (line = strtok_r(diag.data, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
-			log_msg(strstr(line, ": warning: ") ? LOG_WARNING :
-			    LOG_ERR, "%s", line);
-	}
-	buf_free(&diag);
-	if (errors > 0) {
-		conf_free(&cf);
-		fatalx("%s: %d configuration error%s; see above (check with -t)",
-		    path, errors, errors == 1 ? "" : "s");
-	}
+	conf_startup(&cf, path, CONF_RELAY, check_only);
 	log_set_level(debug ? LOG_DEBUG : cf.log_level);
 	signal(SIGPIPE, SIG_IGN);
 

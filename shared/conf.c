@@ -571,3 +571,37 @@ conf_free(struct conf *cf)
 	free(cf->path);
 	memset(cf, 0, sizeof(*cf));
 }
+
+void
+conf_startup(struct conf *cf, const char *path, unsigned programs,
+    bool check_only)
+{
+	struct buf	 diag;
+	char		*line, *save = NULL;
+	int		 errors;
+
+	buf_init(&diag, 64 * 1024);
+	errors = conf_load(cf, path, programs, &diag);
+	if (check_only) {
+		fputs(buf_str(&diag), stderr);
+		buf_free(&diag);
+		conf_free(cf);
+		if (errors > 0) {
+			fprintf(stderr, "%s: %d error%s\n", path, errors,
+			    errors == 1 ? "" : "s");
+			exit(1);
+		}
+		printf("%s: configuration OK\n", path);
+		exit(0);
+	}
+	for (line = diag.len > 0 ? strtok_r(diag.data, "\n", &save) : NULL;
+	    line != NULL; line = strtok_r(NULL, "\n", &save))
+		log_msg(strstr(line, ": warning: ") ? LOG_WARNING : LOG_ERR,
+		    "%s", line);
+	buf_free(&diag);
+	if (errors > 0) {
+		conf_free(cf);
+		fatalx("%s: %d configuration error%s; see above (check with -t)",
+		    path, errors, errors == 1 ? "" : "s");
+	}
+}

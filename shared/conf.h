@@ -102,6 +102,14 @@ int	 conf_load(struct conf *cf, const char *path, unsigned programs,
 	    struct buf *diag);
 void	 conf_free(struct conf *cf);
 
+/*
+ * A program's start-up: load path; with check_only print every problem
+ * (or "configuration OK") and exit 1 or 0; otherwise log the warnings,
+ * and log the errors and exit 1 when there are any.
+ */
+void	 conf_startup(struct conf *cf, const char *path, unsigned programs,
+	    bool check_only);
+
 /* True when s is an E.164 number (+ and 2 to 15 digits) or a sip: URI. */
 bool	 conf_valid_dial_target(const char *s);
 
