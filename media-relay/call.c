@@ -73,6 +73,7 @@ call_free(struct call *c)
 	lws_sul_cancel(&c->sul_start);
 	lws_sul_cancel(&c->sul_up);
 	lws_sul_cancel(&c->sul_drain);
+	lws_sul_cancel(&c->sul_hangup);
 	outq_clear(&c->tw_out);
 	outq_clear(&c->up_out);
 	outq_clear(&c->early);
@@ -182,6 +183,7 @@ call_end(struct call *c, const char *status, int code, const char *reason)
 	call_set_state(c, CALL_ENDING);
 	lws_sul_cancel(&c->sul_start);
 	lws_sul_cancel(&c->sul_up);
+	lws_sul_cancel(&c->sul_hangup);
 	if (c->claimed) {
 		if (c->tokens_in != 0 || c->tokens_out != 0) {
 			if ((m = msg_new(M_TOKENS, c->id, c->session_id)) != NULL) {
@@ -585,32 +587,209 @@ barge_in(struct call *c)
 	c->item_id[0] = '\0';
 }
 
-/* Until function calling lands, a call gets an error so the model goes on. */
-static void
-on_function_call(struct call *c, json_object *ev)
-{
-	const char	*call_id = jstr(ev, "call_id");
-	const char	*name = jstr(ev, "name");
-	char		 text[512];
-	json_object	*o, *item;
+/* ------------------------------------------------------------ tools */
 
-	if (call_id == NULL)
-		return;
-	snprintf(text, sizeof(text), "%s(%s)", name != NULL ? name : "?",
-	    jstr(ev, "arguments") != NULL ? jstr(ev, "arguments") : "");
-	event_to_ctl(c, "function_call", NULL, text);
-	o = json_object_new_object();
+static void
+request_response(struct call *c)
+{
+	/* Never response.create while a response is active. */
+	if (c->response_id[0] != '\0')
+		c->pending_response = true;
+	else
+		call_up_send(c, "{\"type\":\"response.create\"}", 26);
+}
+
+static void
+function_output(struct call *c, const char *call_id, const char *output,
+    bool respond)
+{
+	json_object *o = json_object_new_object(), *item = json_object_new_object();
+
 	json_object_object_add(o, "type",
 	    json_object_new_string("conversation.item.create"));
-	item = json_object_new_object();
 	json_object_object_add(item, "type",
 	    json_object_new_string("function_call_output"));
 	json_object_object_add(item, "call_id", json_object_new_string(call_id));
-	json_object_object_add(item, "output", json_object_new_string(
-	    "{\"error\":\"this tool is not available\"}"));
+	json_object_object_add(item, "output", json_object_new_string(output));
 	json_object_object_add(o, "item", item);
 	send_json(c, o, true);
-	c->pending_response = true;
+	if (respond)
+		request_response(c);
+}
+
+static void
+function_event(struct call *c, const char *name, const char *args,
+    const char *outcome, long long ms)
+{
+	char text[2048];
+
+	if (ms >= 0)
+		snprintf(text, sizeof(text), "%s(%s) -> %s (%lld ms)", name,
+		    args, outcome, ms);
+	else
+		snprintf(text, sizeof(text), "%s(%s) -> %s", name, args, outcome);
+	event_to_ctl(c, "function_call", NULL, text);
+}
+
+static const struct agent_tool *
+find_tool(struct call *c, const char *name)
+{
+	int i;
+
+	for (i = 0; name != NULL && i < c->agent->ntools; i++)
+		if (strcmp(c->agent->tools[i].name, name) == 0)
+			return &c->agent->tools[i];
+	return NULL;
+}
+
+static void
+sul_hangup_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct call *c = lws_container_of(sul, struct call, sul_hangup);
+
+	call_end(c, "ended", LWS_CLOSE_STATUS_NORMAL, c->hangup_reason);
+}
+
+/* end_call/transfer_call: end once the last words have played. */
+static void
+call_check_hangup(struct call *c)
+{
+	if (c->hangup_reason[0] == '\0' || c->state != CALL_ACTIVE)
+		return;
+	if (c->response_id[0] != '\0' || c->pending_response ||
+	    c->mark_acked < c->mark_seq)
+		return;
+	call_end(c, "ended", LWS_CLOSE_STATUS_NORMAL, c->hangup_reason);
+}
+
+static void
+start_hangup(struct call *c, const char *reason)
+{
+	snprintf(c->hangup_reason, sizeof(c->hangup_reason), "%s", reason);
+	/* Marks that never come back must not keep the call open. */
+	lws_sul_schedule(ws_context(c->ws), 0, &c->sul_hangup,
+	    sul_hangup_timeout, HANGUP_PLAYBACK_MAX_S * LWS_USEC_PER_SEC);
+	call_check_hangup(c);
+}
+
+static void
+remember_function_name(struct call *c, json_object *item)
+{
+	const char *call_id = jstr(item, "call_id"), *name = jstr(item, "name");
+	struct fn_name *f;
+
+	if (call_id == NULL || name == NULL)
+		return;
+	f = &c->fn_names[c->fn_next++ % FN_NAMES];
+	snprintf(f->call_id, sizeof(f->call_id), "%s", call_id);
+	snprintf(f->name, sizeof(f->name), "%s", name);
+}
+
+static const char *
+function_name(struct call *c, json_object *ev, const char *call_id)
+{
+	int i;
+
+	if (jstr(ev, "name") != NULL)
+		return jstr(ev, "name");
+	for (i = 0; i < FN_NAMES; i++)
+		if (strcmp(c->fn_names[i].call_id, call_id) == 0)
+			return c->fn_names[i].name;
+	return NULL;
+}
+
+static void
+on_function_call(struct call *c, json_object *ev)
+{
+	const char		*call_id = jstr(ev, "call_id");
+	const char		*args = jstr(ev, "arguments");
+	const char		*resp = jstr(ev, "response_id");
+	const char		*name;
+	const struct agent_tool	*tool;
+	json_object		*parsed;
+	struct msg		*m;
+
+	if (call_id == NULL || strlen(call_id) >= CALL_ID_MAX)
+		return;
+	name = function_name(c, ev, call_id);
+	if (args == NULL)
+		args = "";
+	if (resp != NULL && c->cancelled_id[0] != '\0' &&
+	    strcmp(resp, c->cancelled_id) == 0) {
+		/* The caller interrupted: answer it, but do not run it. */
+		function_output(c, call_id, "{\"error\":\"not run: the caller "
+		    "interrupted\"}", false);
+		function_event(c, name ? name : "?", args, "not run (barge-in)", -1);
+		return;
+	}
+	if ((tool = find_tool(c, name)) == NULL) {
+		function_output(c, call_id, "{\"error\":\"no such tool\"}", true);
+		function_event(c, name ? name : "?", args, "error: no such tool", -1);
+		log_call(LOG_WARNING, TAG(c), "the model called an unknown tool");
+		return;
+	}
+	parsed = json_tokener_parse(args);
+	if (parsed == NULL || !json_object_is_type(parsed, json_type_object)) {
+		json_object_put(parsed);
+		function_output(c, call_id, "{\"error\":\"the arguments are not "
+		    "a valid JSON object\"}", true);
+		function_event(c, tool->name, args, "error: malformed arguments", -1);
+		return;
+	}
+	json_object_put(parsed);
+	switch (tool->kind) {
+	case TOOL_HTTP:
+		if ((m = msg_new(M_TOOL_CALL, c->id, c->session_id)) == NULL)
+			return;
+		m->s1 = strdup(call_id);
+		m->s2 = strdup(tool->url != NULL ? tool->url : "");
+		m->s3 = strdup(args);
+		m->s4 = strdup(tool->name);
+		m->n1 = tool->timeout_ms;
+		ws_to_ctl(c->ws, m);
+		log_call(LOG_INFO, TAG(c), "tool %s called", tool->name);
+		break;
+	case TOOL_END_CALL:
+		function_output(c, call_id, "{\"status\":\"ok\",\"note\":\"the "
+		    "call ends once your last words have played\"}", false);
+		function_event(c, tool->name, args, "the call ends", -1);
+		start_hangup(c, "agent ended the call");
+		break;
+	case TOOL_TRANSFER_CALL:
+		if ((m = msg_new(M_TRANSFER, c->id, c->session_id)) != NULL) {
+			m->s1 = strdup(tool->transfer_to != NULL ?
+			    tool->transfer_to : "");
+			ws_to_ctl(c->ws, m);
+		}
+		function_output(c, call_id, "{\"status\":\"ok\",\"note\":\"the "
+		    "caller is transferred once your last words have played\"}",
+		    false);
+		function_event(c, tool->name, args, "transfer", -1);
+		{
+			char reason[CALL_REASON_MAX];
+
+			snprintf(reason, sizeof(reason), "agent transferred "
+			    "the call to %s", tool->transfer_to != NULL ?
+			    tool->transfer_to : "?");
+			start_hangup(c, reason);
+		}
+		break;
+	}
+}
+
+void
+call_on_tool_result(struct call *c, struct msg *m)
+{
+	char text[2048];
+
+	if (c->state != CALL_ACTIVE || m->s1 == NULL || m->s2 == NULL)
+		return;
+	log_call(m->n1 ? LOG_INFO : LOG_WARNING, TAG(c), "tool result: %s "
+	    "(%lld ms)", m->s3 != NULL ? m->s3 : "", m->n2);
+	function_output(c, m->s1, m->s2, true);
+	snprintf(text, sizeof(text), "%s -> %s (%lld ms)",
+	    m->s4 != NULL ? m->s4 : "?", m->n1 ? m->s2 : m->s3, m->n2);
+	event_to_ctl(c, "function_call", NULL, text);
 }
 
 void
@@ -651,6 +830,13 @@ call_on_openai(struct call *c, const char *msg, size_t len)
 			c->pending_response = false;
 			call_up_send(c, "{\"type\":\"response.create\"}", 26);
 		}
+		call_check_hangup(c);
+	} else if (strcmp(type, "response.output_item.added") == 0) {
+		json_object *item = jobj(ev, "item");
+
+		if (jstr(item, "type") != NULL &&
+		    strcmp(jstr(item, "type"), "function_call") == 0)
+			remember_function_name(c, item);
 	} else if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0) {
 		const char *t = jstr(ev, "transcript");
 
@@ -761,6 +947,7 @@ on_mark(struct call *c, json_object *ev)
 		return;		/* echoed because of a clear, or not ours */
 	if (seq > c->mark_acked)
 		c->mark_acked = seq;
+	call_check_hangup(c);
 	for (p = q - 1; p > name && *p != ':'; p--)
 		;
 	if (*p != ':')

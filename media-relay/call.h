@@ -20,6 +20,13 @@
 
 #define CALL_ID_MAX		64	/* longest OpenAI or Twilio id we keep */
 #define CALL_REASON_MAX		160
+#define FN_NAMES		8	/* function call ids remembered with their names */
+#define HANGUP_PLAYBACK_MAX_S	20	/* end_call/transfer: longest wait for playback */
+
+struct fn_name {
+	char	call_id[CALL_ID_MAX];
+	char	name[CALL_ID_MAX];
+};
 
 enum call_state {
 	CALL_CLAIMING,		/* upgraded; the session is being claimed */
@@ -67,6 +74,10 @@ struct call {
 	lws_usec_t		 last_rx;	/* last message from Twilio */
 
 	bool			 pending_response;	/* response.create after response.done */
+	struct fn_name		 fn_names[FN_NAMES];	/* from response.output_item.added */
+	unsigned		 fn_next;
+	char			 hangup_reason[CALL_REASON_MAX];	/* end_call or transfer pending */
+	lws_sorted_usec_list_t	 sul_hangup;
 	long long		 tokens_in, tokens_out;
 	int			 close_code;	/* for Twilio's socket */
 	const char		*end_status;	/* "ended" or "failed", once ending */
@@ -100,6 +111,7 @@ void	 call_on_twilio(struct call *, const char *msg, size_t len);
 void	 call_on_openai(struct call *, const char *msg, size_t len);
 void	 call_on_openai_established(struct call *);
 void	 call_on_openai_closed(struct call *, const char *why);
+void	 call_on_tool_result(struct call *, struct msg *);
 void	 call_tw_send(struct call *, const char *data, size_t len);
 void	 call_up_send(struct call *, const char *data, size_t len);
 

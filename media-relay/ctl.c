@@ -39,6 +39,7 @@ enum {
 	S_EVENT_INSERT,
 	S_TOKENS,
 	S_END,
+	S_TRANSFER,
 	S_COUNT
 };
 
@@ -58,8 +59,9 @@ static const char *const ctl_sql[S_COUNT] = {
 	    "SELECT status, expires_at > UTC_TIMESTAMP(6) FROM call_sessions "
 	    "WHERE session_id = ?",
 	[S_TOOLS] =
-	    "SELECT name, description, parameters, kind FROM agent_tools "
-	    "WHERE agent_id = ? AND enabled ORDER BY id",
+	    "SELECT name, description, parameters, kind, url, transfer_to, "
+	    "timeout_ms FROM agent_tools WHERE agent_id = ? AND enabled "
+	    "ORDER BY id",
 	[S_STREAM] =
 	    "UPDATE call_sessions SET stream_sid = ? WHERE session_id = ?",
 	[S_EVENT_SEQ] =
@@ -77,6 +79,9 @@ static const char *const ctl_sql[S_COUNT] = {
 	    "end_reason = ? WHERE session_id = ? "
 	    "AND status IN ('pending', 'connected') "
 	    "AND (? = 'failed' OR status = 'connected')",
+	/* The destination comes from the tool's row, never from the model. */
+	[S_TRANSFER] =
+	    "UPDATE call_sessions SET transfer_to = ? WHERE session_id = ?",
 };
 
 struct ctl {
@@ -86,6 +91,7 @@ struct ctl {
 	struct ws		*ws;
 	struct db_async		*db;
 	struct evdns_base	*dns;
+	struct tools		*tools;		/* http tool requests */
 	char			 host[128];	/* this relay, for relay_host */
 };
 
@@ -149,6 +155,12 @@ why_done(const struct db_result *r, void *arg)
 	claim_free(cl);
 }
 
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
 static void
 tools_done(const struct db_result *r, void *arg)
 {
@@ -170,6 +182,14 @@ tools_done(const struct db_result *r, void *arg)
 		const char	*why = NULL;
 		json_object	*t;
 
+		struct agent_tool	*at;
+
+		if (cl->agent->ntools == AGENT_TOOLS_MAX) {
+			log_call(LOG_WARNING, cl->session_id, "agent \"%s\": "
+			    "more than %d tools; the rest are skipped",
+			    cl->agent->name, AGENT_TOOLS_MAX);
+			break;
+		}
 		t = tool_object(row[0], row[1] ? row[1] : "",
 		    row[2] ? row[2] : "", &why);
 		if (t == NULL) {
@@ -178,7 +198,14 @@ tools_done(const struct db_result *r, void *arg)
 			continue;
 		}
 		json_object_array_add(arr, t);
-		cl->agent->ntools++;
+		at = &cl->agent->tools[cl->agent->ntools++];
+		at->name = strdup(row[0]);
+		at->kind = strcmp(row[3], "end_call") == 0 ? TOOL_END_CALL :
+		    strcmp(row[3], "transfer_call") == 0 ? TOOL_TRANSFER_CALL :
+		    TOOL_HTTP;
+		at->url = dup_or_null(row[4]);
+		at->transfer_to = dup_or_null(row[5]);
+		at->timeout_ms = row[6] != NULL ? atoi(row[6]) : 5000;
 	}
 	cl->agent->tools_json = strdup(json_object_to_json_string_ext(arr,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -189,12 +216,6 @@ tools_done(const struct db_result *r, void *arg)
 	}
 	ctl_send(cl->ctl, m);
 	claim_free(cl);
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL ? strdup(s) : NULL;
 }
 
 static void
@@ -402,6 +423,17 @@ ctl_handle(struct ctl *c, struct msg *m)
 		step.nparams = 3;
 		ctl_write(c, &step, 1, m->call_id, "token usage");
 		break;
+	case M_TOOL_CALL:
+		tool_http_start(c->tools, m);
+		return;		/* m lives on in the request */
+	case M_TRANSFER:
+		memset(&step, 0, sizeof(step));
+		step.stmt = S_TRANSFER;
+		step.params[0] = (struct db_value){ .type = DBV_STR, .s = m->s1 };
+		step.params[1] = (struct db_value){ .type = DBV_STR, .s = m->session_id };
+		step.nparams = 2;
+		ctl_write(c, &step, 1, m->call_id, "the transfer destination");
+		break;
 	case M_END:
 		role = m->s1;
 		memset(&step, 0, sizeof(step));
@@ -440,8 +472,11 @@ ctl_new(struct event_base *base, const struct conf *cf, struct mailbox *to_ws,
 	if ((c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		c->dns = evdns_base_new(base, 0);	/* no resolv.conf: numeric only */
 	c->db = db_async_new(base, cf, ctl_sql, S_COUNT, cf->relay_db_connections);
-	if (c->dns == NULL || c->db == NULL) {
-		*cause = strdup("cannot set up DNS or the database pool");
+	if (c->dns != NULL)
+		c->tools = tools_new(base, c->dns, cf, to_ws, ws, cause);
+	if (c->dns == NULL || c->db == NULL || c->tools == NULL) {
+		if (*cause == NULL)
+			*cause = strdup("cannot set up DNS or the database pool");
 		ctl_free(c);
 		return NULL;
 	}
@@ -459,6 +494,8 @@ ctl_free(struct ctl *c)
 {
 	if (c == NULL)
 		return;
+	if (c->tools != NULL)
+		tools_free(c->tools);
 	if (c->db != NULL)
 		db_async_free(c->db);
 	if (c->dns != NULL)

@@ -95,8 +95,15 @@ msg_new(enum msg_type type, uint32_t call_id, const char *session_id)
 void
 agent_free(struct agent *a)
 {
+	int i;
+
 	if (a == NULL)
 		return;
+	for (i = 0; i < a->ntools && i < AGENT_TOOLS_MAX; i++) {
+		free(a->tools[i].name);
+		free(a->tools[i].url);
+		free(a->tools[i].transfer_to);
+	}
 	free(a->name);
 	free(a->model);
 	free(a->voice);
@@ -115,6 +122,7 @@ msg_free(struct msg *m)
 	free(m->s1);
 	free(m->s2);
 	free(m->s3);
+	free(m->s4);
 	agent_free(m->agent);
 	free(m);
 }

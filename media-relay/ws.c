@@ -182,6 +182,9 @@ ws_drain_mailbox(struct ws *ws)
 		case M_RESOLVED:
 			call_on_resolved(c, m->s1, m->s2);
 			break;
+		case M_TOOL_RESULT:
+			call_on_tool_result(c, m);
+			break;
 		default:
 			break;
 		}

@@ -119,6 +119,12 @@ static const struct conf_key conf_keys[] = {
 	{ "openai", "transcription_model", T_STR, O(openai_transcription_model), 0, 0, "gpt-4o-transcribe", 0, NULL },
 	{ "openai", "language", T_STR, O(openai_language), 0, 0, "", 0, NULL },
 
+	/* http tools: the receiver checks the body's HMAC with this secret. */
+	{ "tools", "secret", T_SECRET, O(tools_secret), 0, 0, "", 0, "CALLBRIDGE_TOOLS_SECRET" },
+	/* A tool's answer is read to the model: 64 KiB is plenty. */
+	{ "tools", "max_response", T_INT, O(tools_max_response), 1024, 16777216, "65536", 0, NULL },
+	{ "tools", "ca_file", T_STR, O(tools_ca_file), 0, 0, "", 0, NULL },
+
 	{ "log", "level", T_LEVEL, O(log_level), 0, 0, "info", 0, NULL },
 };
 #undef O

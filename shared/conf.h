@@ -82,6 +82,11 @@ struct conf {
 	char	*openai_transcription_model;	/* "" disables transcripts */
 	char	*openai_language;	/* "" lets the model detect it */
 
+	/* [tools] */
+	char	*tools_secret;		/* HMAC key for X-Callbridge-Signature */
+	int	 tools_max_response;	/* bytes of an http tool's answer */
+	char	*tools_ca_file;		/* "" for the system CAs */
+
 	/* [log] */
 	int	 log_level;
 

@@ -42,6 +42,25 @@ utf8_len(const unsigned char *s)
 	return n;
 }
 
+bool
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, k;
+
+	while (i < n) {
+		unsigned char c = p[i];
+
+		/* The sequence's length from its lead byte, before reading on. */
+		k = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 :
+		    (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+		if (c == '\0' || k == 0 || k > n - i || utf8_len(p + i) != k)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 int
 xml_escape(struct buf *b, const char *s)
 {

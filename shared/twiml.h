@@ -17,6 +17,8 @@
 #define TWIML_MAX	(64 * 1024)	/* largest document we produce */
 #define TWIML_DEPTH_MAX	8		/* deepest nesting of open elements */
 
+/* True when s[0, n) is valid UTF-8 without NUL bytes. */
+bool	 utf8_valid(const char *s, size_t n);
 /* Append s to b, escaped for XML text and attribute values. */
 int	 xml_escape(struct buf *b, const char *s);
 

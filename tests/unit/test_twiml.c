@@ -25,7 +25,7 @@ static bool have_xmllint;
 
 /* A strict UTF-8 check written independently of twiml.c. */
 static bool
-utf8_valid(const char *s)
+is_valid_utf8(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
@@ -168,7 +168,7 @@ test_escape(void)
 		ok(strncmp(out, "a" FFFD, 4) == 0 && strstr(out, FFFD) != NULL &&
 		    out[strlen(out) - 1] == 'z', d);
 		snprintf(d, sizeof(d), "%s: output is valid UTF-8", invalid[i].what);
-		ok(utf8_valid(out), d);
+		ok(is_valid_utf8(out), d);
 		snprintf(d, sizeof(d), "%s: only U+FFFD between a and z",
 		    invalid[i].what);
 		ok((strlen(out) - 2) % 3 == 0 && strlen(out) > 2 &&
@@ -267,7 +267,7 @@ test_writer(void)
 	    "bad \x01 bytes \xc0\x80 and \xed\xa0\x80 ok \xe2\x82\xac",
 	    "voice", "\x02v\xff", NULL);
 	doc = twiml_end(&t, &len);
-	ok(doc != NULL && utf8_valid(doc), "hostile input gives valid UTF-8");
+	ok(doc != NULL && is_valid_utf8(doc), "hostile input gives valid UTF-8");
 	xmllint_ok(doc != NULL ? doc : "", "xmllint: hostile input is well-formed");
 	twiml_free(&t);
 }
@@ -357,5 +357,15 @@ main(void)
 	test_escape();
 	test_writer();
 	test_limits();
+	/* utf8_valid(): the check the relay applies to a tool's answer. */
+	ok(utf8_valid("plain", 5), "utf8_valid: ASCII");
+	ok(utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e", 14), "utf8_valid: 2, 3 and 4-byte sequences");
+	ok(!utf8_valid("a\0b", 3), "utf8_valid: a NUL byte is refused");
+	ok(!utf8_valid("\xc3", 1), "utf8_valid: a sequence cut by the length");
+	ok(!utf8_valid("\xc3\xa9", 1), "utf8_valid: never reads past n");
+	ok(!utf8_valid("\xc0\x80", 2), "utf8_valid: overlong");
+	ok(!utf8_valid("\xed\xa0\x80", 3), "utf8_valid: surrogate");
+	ok(!utf8_valid("\xff", 1), "utf8_valid: 0xFF");
+	ok(utf8_valid("", 0), "utf8_valid: empty");
 	return done_testing();
 }
