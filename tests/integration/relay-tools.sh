@@ -66,6 +66,10 @@ agent 8 transfer_call "+18005550000"
 db_sql "INSERT INTO agents (id, name, model) VALUES (9, 'agent9', 'fake-function');
 	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550309', 9);
 	INSERT INTO agent_tools (agent_id, name, kind, url) VALUES (9, 'other_tool', 'http', 'http://127.0.0.1:$PORT_http/ok');"
+# Arguments that are not JSON: the model's stream was cut off.
+db_sql "INSERT INTO agents (id, name, model) VALUES (10, 'agent10', 'fake-function-badargs');
+	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550310', 10);
+	INSERT INTO agent_tools (agent_id, name, kind, url) VALUES (10, 'lookup_order', 'http', 'http://127.0.0.1:$PORT_http/ok');"
 fake_start
 relay_config "$TEST_TMP/callbridge.conf"
 cat >>"$TEST_TMP/callbridge.conf" <<CONF
@@ -117,6 +121,14 @@ like "$(said)" 'The tool said: \{"status":"shipped"' "https with the configured 
 call 9
 like "$(said)" 'The tool said: \{"error":"no such tool"\}' "an unknown tool: an error output"
 like "$(fn_event)" 'no such tool' "  ... recorded"
+
+before=$(wc -l <"$TEST_TMP/tool-http.jsonl")
+read -r SID CS <<<"$(new_session +18005550310)"
+RES=$(sim -D 4000 -T s600,q3400 -E 0x66 "$SID:$CS")
+sleep 0.3
+like "$(said)" 'The tool said: \{"error":"the arguments are not a valid JSON object"\}' "malformed arguments: an error output"
+is "$(wc -l <"$TEST_TMP/tool-http.jsonl")" "$before" "  ... and the tool is not called"
+like "$(fn_event)" 'malformed arguments' "  ... recorded"
 
 # --- end_call: the relay ends the call itself; connect-action hangs up
 call 7 8000

@@ -1012,7 +1012,9 @@ response_finish(struct session *s, const char *status, const char *reason)
 static void
 response_function_call(struct session *s, const char *resp_id)
 {
-	static const char args[] = "{\"order_id\":\"42\"}";
+	/* function-badargs: cut off, as a model's stream can be. */
+	const char *args = s->scenario == SC_FUNCTION_BADARGS ?
+	    "{\"order_id\":" : "{\"order_id\":\"42\"}";
 	char item_id[40], call_id[40];
 	json_object *item, *ev, *output;
 	const char *prev = last_item_id(s);
@@ -1102,8 +1104,8 @@ response_start(struct session *s)
 	json_object *item, *ev;
 
 	new_id(resp_id, sizeof(resp_id), "resp", &s->next_resp);
-	if (s->scenario == SC_FUNCTION && !s->fn_called && s->had_user_audio &&
-	    s->tool_output == NULL) {
+	if ((s->scenario == SC_FUNCTION || s->scenario == SC_FUNCTION_BADARGS) &&
+	    !s->fn_called && s->had_user_audio && s->tool_output == NULL) {
 		response_function_call(s, resp_id);
 		return;
 	}

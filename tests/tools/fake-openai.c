@@ -108,6 +108,7 @@ static const struct {
 	{ "hang",		SC_HANG },
 	{ "slow-handshake",	SC_SLOW_HANDSHAKE },
 	{ "function",		SC_FUNCTION },
+	{ "function-badargs",	SC_FUNCTION_BADARGS },
 };
 
 static bool

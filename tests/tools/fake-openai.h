@@ -38,6 +38,7 @@ enum scenario {
 	SC_HANG,		/* upgrade, then never a word */
 	SC_SLOW_HANDSHAKE,	/* answer the upgrade after 30 s */
 	SC_FUNCTION,		/* the first turn is a function call */
+	SC_FUNCTION_BADARGS,	/* the same, with arguments that are not JSON */
 	SC_UNKNOWN,		/* "fake-<unknown>": an error, then close */
 };
 
