@@ -70,6 +70,10 @@ db_sql "INSERT INTO agents (id, name, model) VALUES (9, 'agent9', 'fake-function
 db_sql "INSERT INTO agents (id, name, model) VALUES (10, 'agent10', 'fake-function-badargs');
 	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550310', 10);
 	INSERT INTO agent_tools (agent_id, name, kind, url) VALUES (10, 'lookup_order', 'http', 'http://127.0.0.1:$PORT_http/ok');"
+# A function call from an answer the caller interrupted.
+db_sql "INSERT INTO agents (id, name, model) VALUES (11, 'agent11', 'fake-function-late');
+	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550311', 11);
+	INSERT INTO agent_tools (agent_id, name, kind, url) VALUES (11, 'lookup_order', 'http', 'http://127.0.0.1:$PORT_http/ok');"
 fake_start
 relay_config "$TEST_TMP/callbridge.conf"
 cat >>"$TEST_TMP/callbridge.conf" <<CONF
@@ -129,6 +133,17 @@ sleep 0.3
 like "$(said)" 'The tool said: \{"error":"the arguments are not a valid JSON object"\}' "malformed arguments: an error output"
 is "$(wc -l <"$TEST_TMP/tool-http.jsonl")" "$before" "  ... and the tool is not called"
 like "$(fn_event)" 'malformed arguments' "  ... recorded"
+
+before=$(wc -l <"$TEST_TMP/tool-http.jsonl")
+read -r SID CS <<<"$(new_session +18005550311)"
+RES=$(sim -D 4500 -T s400,q700,s400,q3000 "$SID:$CS")
+sleep 0.3
+ok "$([ "$(json_field "$RES" clears)" -ge 1 ]; echo $?)" "barge-in: the answer was interrupted"
+f=$(grep -l '"model":"fake-function-late"' "$FAKE_DIR"/conn-*.jsonl | head -1)
+like "$(grep '"function_call_output"' "$f")" 'not run: the caller interrupted' "barge-in: the late function call gets an error output"
+is "$(wc -l <"$TEST_TMP/tool-http.jsonl")" "$before" "  ... and the tool is not called"
+is "$(grep -A1 '"function_call_output"' "$f" | grep -c '"response.create"')" 0 "  ... and no response.create for it"
+like "$(fn_event)" 'not run \(barge-in\)' "  ... recorded"
 
 # --- end_call: the relay ends the call itself; connect-action hangs up
 call 7 8000

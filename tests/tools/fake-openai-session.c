@@ -1122,7 +1122,7 @@ response_start(struct session *s)
 		r->transcript = strdup(buf);
 		free(s->tool_output);
 		s->tool_output = NULL;
-	} else if (s->scenario == SC_LONG) {
+	} else if (s->scenario == SC_LONG || s->scenario == SC_FUNCTION_LATE) {
 		r->fill = FILL_CYCLE;
 		r->total = LONG_MS * 8;
 		r->hold = true;
@@ -1210,8 +1210,24 @@ speech_started(struct session *s)
 	ev_send(s, ev);
 	/* Server VAD with interrupt_response cancels what is playing. */
 	if (s->resp != NULL && jbool_or(turn_detection(s),
-	    "interrupt_response", true))
+	    "interrupt_response", true)) {
+		char resp_id[40], call_id[40];
+
+		snprintf(resp_id, sizeof(resp_id), "%s", s->resp->id);
 		response_finish(s, "cancelled", "turn_detected");
+		if (s->scenario == SC_FUNCTION_LATE) {
+			/* A function call of the cancelled answer, late. */
+			new_id(call_id, sizeof(call_id), "call", &s->next_call);
+			ev = ev_new(s, "response.function_call_arguments.done");
+			jadd_str(ev, "response_id", resp_id);
+			jadd_str(ev, "item_id", "item_late");
+			jadd_int(ev, "output_index", 1);
+			jadd_str(ev, "call_id", call_id);
+			jadd_str(ev, "name", "lookup_order");
+			jadd_str(ev, "arguments", "{\"order_id\":\"42\"}");
+			ev_send(s, ev);
+		}
+	}
 }
 
 /*

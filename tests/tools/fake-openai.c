@@ -109,6 +109,7 @@ static const struct {
 	{ "slow-handshake",	SC_SLOW_HANDSHAKE },
 	{ "function",		SC_FUNCTION },
 	{ "function-badargs",	SC_FUNCTION_BADARGS },
+	{ "function-late",	SC_FUNCTION_LATE },
 };
 
 static bool

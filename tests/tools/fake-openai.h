@@ -39,6 +39,8 @@ enum scenario {
 	SC_SLOW_HANDSHAKE,	/* answer the upgrade after 30 s */
 	SC_FUNCTION,		/* the first turn is a function call */
 	SC_FUNCTION_BADARGS,	/* the same, with arguments that are not JSON */
+	SC_FUNCTION_LATE,	/* long answers; a function call of the answer
+				   the caller interrupts arrives after it */
 	SC_UNKNOWN,		/* "fake-<unknown>": an error, then close */
 };
 
