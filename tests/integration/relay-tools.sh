@@ -70,6 +70,14 @@ db_sql "INSERT INTO agents (id, name, model) VALUES (9, 'agent9', 'fake-function
 db_sql "INSERT INTO agents (id, name, model) VALUES (10, 'agent10', 'fake-function-badargs');
 	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550310', 10);
 	INSERT INTO agent_tools (agent_id, name, kind, url) VALUES (10, 'lookup_order', 'http', 'http://127.0.0.1:$PORT_http/ok');"
+# Ten calls at once whose tool takes 1.5 s each.
+db_sql "INSERT INTO agents (id, name, model) VALUES (13, 'agent13', 'fake-function');
+	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550313', 13);
+	INSERT INTO agent_tools (agent_id, name, kind, url, timeout_ms) VALUES (13, 'lookup_order', 'http', 'http://127.0.0.1:$PORT_http/slow/1500', 4000);"
+# end_call after the goodbye: echo (the goodbye), then at once end_call.
+db_sql "INSERT INTO agents (id, name, model) VALUES (12, 'agent12', 'fake-function-goodbye');
+	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550312', 12);
+	INSERT INTO agent_tools (agent_id, name, kind) VALUES (12, 'lookup_order', 'end_call');"
 # A function call from an answer the caller interrupted.
 db_sql "INSERT INTO agents (id, name, model) VALUES (11, 'agent11', 'fake-function-late');
 	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550311', 11);
@@ -145,6 +153,20 @@ is "$(wc -l <"$TEST_TMP/tool-http.jsonl")" "$before" "  ... and the tool is not 
 is "$(grep -A1 '"function_call_output"' "$f" | grep -c '"response.create"')" 0 "  ... and no response.create for it"
 like "$(fn_event)" 'not run \(barge-in\)' "  ... recorded"
 
+# --- slow tools in ten calls at once do not wait for each other
+calls=()
+for i in $(seq 1 10); do
+	read -r sid cs <<<"$(new_session +18005550313)"
+	calls+=("$sid:$cs")
+done
+t0=$(now_ms)
+sim -D 5000 -T s600,q4400 -E 0x66 -j "$TEST_TMP/ten" "${calls[@]}"
+t1=$(now_ms)
+short=$(sed -n 's/.*"heard_bytes":\([0-9]*\).*/\1/p' "$TEST_TMP/ten" | awk '$1 < 7000' | wc -l)
+is "$short" 0 "ten calls with a 1.5 s tool each: every caller hears its tool's answer"
+is "$(grep -c '"heard_foreign_bytes":0,' "$TEST_TMP/ten")" 10 "  ... and only its own call's audio"
+ok "$([ $((t1 - t0)) -lt 9000 ]; echo $?)" "  ... in parallel, not one after another ($((t1 - t0)) ms for 10 x 1.5 s tools)"
+
 # --- end_call: the relay ends the call itself; connect-action hangs up
 call 7 8000
 is "$(json_field "$RES" closed_by)" server "end_call: the relay closes the stream"
@@ -153,6 +175,14 @@ is "$(json_field "$RES" marks_echoed)" "$(json_field "$RES" marks_received)" "  
 is "$(db_sql "SELECT CONCAT(status, '|', end_reason) FROM call_sessions WHERE session_id = '$SID'")" "ended|agent ended the call" "  ... the session ended by the agent"
 like "$(resp_body "$(twilio_post /api/connect-action/ CallSid="$CS" AccountSid=$ACCOUNT_SID CallStatus=in-progress)")" \
 	'<Response><Hangup/></Response>' "  ... connect-action hangs up"
+
+# The goodbye (600 ms of the caller's own audio, echoed) is still playing
+# when end_call arrives: the call ends only after it has played.
+read -r SID CS <<<"$(new_session +18005550312)"
+RES=$(sim -D 8000 -T s600,q7400 "$SID:$CS")
+is "$(json_field "$RES" closed_by)" server "end_call after a goodbye: the relay ends the call"
+is "$(json_field "$RES" heard_bytes)" 4800 "  ... after the whole goodbye played (600 ms = 4800 bytes heard)"
+is "$(json_field "$RES" marks_echoed)" "$(json_field "$RES" marks_received)" "  ... every mark acknowledged first"
 
 # --- transfer_call: to the row's destination, never the model's
 call 8 8000

@@ -152,6 +152,7 @@ struct session {
 };
 
 static void	response_finish(struct session *, const char *, const char *);
+static void	response_function_call(struct session *, const char *);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1006,6 +1007,13 @@ response_finish(struct session *s, const char *status, const char *reason)
 	    reason != NULL ? reason : "");
 	s->resp = NULL;
 	response_free(r);
+	/* function-goodbye: the words first (still playing), then the call. */
+	if (done && s->scenario == SC_FUNCTION_GOODBYE && !s->fn_called) {
+		char next[40];
+
+		new_id(next, sizeof(next), "resp", &s->next_resp);
+		response_function_call(s, next);
+	}
 }
 
 /* An answer with a function call, all at once (function scenario). */

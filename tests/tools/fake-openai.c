@@ -110,6 +110,7 @@ static const struct {
 	{ "function",		SC_FUNCTION },
 	{ "function-badargs",	SC_FUNCTION_BADARGS },
 	{ "function-late",	SC_FUNCTION_LATE },
+	{ "function-goodbye",	SC_FUNCTION_GOODBYE },
 };
 
 static bool

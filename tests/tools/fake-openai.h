@@ -41,6 +41,7 @@ enum scenario {
 	SC_FUNCTION_BADARGS,	/* the same, with arguments that are not JSON */
 	SC_FUNCTION_LATE,	/* long answers; a function call of the answer
 				   the caller interrupts arrives after it */
+	SC_FUNCTION_GOODBYE,	/* echo, then at once a function call */
 	SC_UNKNOWN,		/* "fake-<unknown>": an error, then close */
 };
 
