@@ -145,6 +145,7 @@ struct session {
 	bool		 fn_called;	/* function scenario: call made */
 
 	lws_sorted_usec_list_t close_sul; /* scenario close */
+	lws_sorted_usec_list_t created_sul; /* scenario slow-created */
 	bool		 close_pending;	/* close once the queue is empty */
 	int		 close_code;
 	const char	*close_reason;
@@ -682,6 +683,23 @@ on_session_update(struct session *s, json_object *ev, const char *eid)
 	else if (s->scenario == SC_CLOSE)
 		lws_sul_schedule(settings.context, 0, &s->close_sul,
 		    close_scenario_fire, CLOSE_AFTER_US);
+}
+
+#define SLOW_CREATED_US	((lws_usec_t)1500 * 1000)	/* slow-created */
+
+static void
+send_created(struct session *s)
+{
+	json_object *ev = ev_new(s, "session.created");
+
+	json_object_object_add(ev, "session", json_object_get(s->config));
+	ev_send(s, ev);
+}
+
+static void
+created_late(lws_sorted_usec_list_t *sul)
+{
+	send_created(lws_container_of(sul, struct session, created_sul));
 }
 
 /* ------------------------------------------------------------ conversation */
@@ -1685,7 +1703,6 @@ session_open(struct conn *c)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	char msg[256], model[FO_MODEL_MAX * 4];
-	json_object *ev;
 
 	if (s == NULL)
 		return -1;
@@ -1728,9 +1745,12 @@ session_open(struct conn *c)
 	}
 	if (s->scenario == SC_HANG)
 		return 0;
-	ev = ev_new(s, "session.created");
-	json_object_object_add(ev, "session", json_object_get(s->config));
-	ev_send(s, ev);
+	if (s->scenario == SC_SLOW_CREATED) {
+		lws_sul_schedule(settings.context, 0, &s->created_sul,
+		    created_late, SLOW_CREATED_US);
+		return 0;
+	}
+	send_created(s);
 	return 0;
 }
 
@@ -1857,6 +1877,7 @@ session_free(struct session *s)
 	if (!s->closed_recorded)
 		session_closed(s);
 	lws_sul_cancel(&s->close_sul);
+	lws_sul_cancel(&s->created_sul);
 	response_free(s->resp);
 	while ((m = TAILQ_FIRST(&s->outq)) != NULL) {
 		TAILQ_REMOVE(&s->outq, m, entry);

@@ -111,6 +111,7 @@ static const struct {
 	{ "function-badargs",	SC_FUNCTION_BADARGS },
 	{ "function-late",	SC_FUNCTION_LATE },
 	{ "function-goodbye",	SC_FUNCTION_GOODBYE },
+	{ "slow-created",	SC_SLOW_CREATED },
 };
 
 static bool

@@ -42,6 +42,7 @@ enum scenario {
 	SC_FUNCTION_LATE,	/* long answers; a function call of the answer
 				   the caller interrupts arrives after it */
 	SC_FUNCTION_GOODBYE,	/* echo, then at once a function call */
+	SC_SLOW_CREATED,	/* echo, but session.created 1.5 s late */
 	SC_UNKNOWN,		/* "fake-<unknown>": an error, then close */
 };
 
