@@ -13,7 +13,9 @@ CLEANUP="relay_stop fake_stop wh_stop db_stop"
 
 db_start
 db_sql "INSERT INTO agents (name, model) VALUES ('slow', 'fake-slow-created');
-	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550199', 1);"
+	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550199', 1);
+	INSERT INTO agents (name, model) VALUES ('big', 'fake-big');
+	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550198', 2);"
 fake_start
 relay_config "$TEST_TMP/callbridge.conf" "preconnect_audio_ms = 400"
 wh_start
@@ -43,6 +45,20 @@ sleep 0.3
 n=$(appends)
 ok "$([ $((sent - n)) -ge -2 ] && [ $((sent - n)) -le 2 ]; echo $?)" "the default 5 s buffer keeps it all: $n appends for $sent frames"
 unlike "$(grep "\[$sid\]" "$RELAY_LOG")" 'early caller audio dropped' "  ... and nothing is dropped"
+
+# [openai] max_message: the default (4 MiB) takes a 150 kB event; 65536 does not.
+read -r sid cs <<<"$(new_session +18005550198)"
+res=$(sim -D 2500 "$sid:$cs")
+is "$(json_field "$res" closed_by)" client "a 150 kB event from OpenAI within the default max_message: the call goes on"
+relay_stop
+printf 'max_message = 65536\n' >>"$TEST_TMP/callbridge.conf"	# [openai] is last
+relay_start
+read -r sid cs <<<"$(new_session +18005550198)"
+res=$(sim -D 6000 "$sid:$cs")
+is "$(json_field "$res" close_code)" 1011 "over [openai] max_message (65536): the relay ends the call (1011)"
+sleep 0.3
+is "$(db_sql "SELECT CONCAT(status, '|', end_reason) FROM call_sessions WHERE session_id = '$sid'")" \
+	"failed|message from OpenAI over max_message" "  ... failed with the reason"
 
 relay_stop
 is "$RELAY_STATUS" 0 "the relay exits 0 on SIGTERM"

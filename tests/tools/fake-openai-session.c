@@ -155,6 +155,8 @@ struct session {
 static void	response_finish(struct session *, const char *, const char *);
 static void	response_function_call(struct session *, const char *);
 
+#define BIG_EVENT_BYTES	150000	/* scenario big: one event this long */
+
 /* ------------------------------------------------------------ helpers */
 
 static const char *
@@ -674,6 +676,23 @@ on_session_update(struct session *s, json_object *ev, const char *eid)
 	if (s->updated)
 		return;
 	s->updated = true;
+	if (s->scenario == SC_BIG) {
+		/* One event bigger than a client's smallest message bound. */
+		char *big = malloc(BIG_EVENT_BYTES + 1);
+
+		if (big != NULL) {
+			memset(big, 'a', BIG_EVENT_BYTES);
+			big[BIG_EVENT_BYTES] = '\0';
+			out = ev_new(s, "response.output_audio_transcript.delta");
+			jadd_str(out, "response_id", "resp_big");
+			jadd_str(out, "item_id", "item_big");
+			jadd_int(out, "output_index", 0);
+			jadd_int(out, "content_index", 0);
+			jadd_str(out, "delta", big);
+			ev_send(s, out);
+			free(big);
+		}
+	}
 	if (s->scenario == SC_ERROR)
 		send_error(s, "invalid_request_error",
 		    "conversation_already_has_active_response",

@@ -112,6 +112,7 @@ static const struct {
 	{ "function-late",	SC_FUNCTION_LATE },
 	{ "function-goodbye",	SC_FUNCTION_GOODBYE },
 	{ "slow-created",	SC_SLOW_CREATED },
+	{ "big",		SC_BIG },
 };
 
 static bool

@@ -43,6 +43,7 @@ enum scenario {
 				   the caller interrupts arrives after it */
 	SC_FUNCTION_GOODBYE,	/* echo, then at once a function call */
 	SC_SLOW_CREATED,	/* echo, but session.created 1.5 s late */
+	SC_BIG,			/* echo, after one 150 kB event */
 	SC_UNKNOWN,		/* "fake-<unknown>": an error, then close */
 };
 
