@@ -31,6 +31,12 @@
  *   slow-handshake the upgrade is answered after 30 s, then echo
  *   function       the first user turn is answered with a lookup_order
  *                  function call; its output answers with 1 s of 0x66
+ *   slow-created   upgraded at once, but session.created comes 1.5 s
+ *                  later; then echo
+ *   big            echo; right after the first session.updated one
+ *                  response.output_audio_transcript.delta whose delta is
+ *                  150000 'a's (an event over 100 KiB, for a client's
+ *                  message bound)
  *
  * The server VAD runs on the audio clock (bytes received / 8 = ms): a byte
  * other than 0xFF and 0x7F is speech; 100 ms of it starts a turn, 400 ms
