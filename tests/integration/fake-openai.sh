@@ -39,7 +39,7 @@ line_of() { printf '%s\n' "$1" | grep -nF -m1 -- "$2" | cut -d: -f1; }
 out=$("$FAKE_OPENAI" -h)
 is "$?" 0 "-h exits 0"
 like "$out" 'usage: fake-openai .*-s SCENARIO' "-h prints the usage"
-like "$out" 'echo greeting long transcripts error refuse close hang slow-handshake function' \
+like "$out" 'echo greeting long transcripts error refuse close hang slow-handshake function .*slow-created big' \
 	"-h lists the scenarios"
 "$FAKE_OPENAI" -s nonsense >/dev/null 2>&1
 is "$?" 2 "an unknown -s scenario exits 2"
@@ -409,7 +409,35 @@ out=$(probe fake-nonsense /dev/null)
 like "$out" '"code":"model_not_found"' "model=fake-<unknown>: model_not_found"
 like "$out" '#closed server 1008' "and closed"
 
-# ---------------------------------------------------------------- many at once (16..115)
+# ---------------------------------------------------------------- big (16)
+cat >"$T/big-event" <<EOF
+#wait session.created
+$UPD
+#wait session.updated
+#wait response.output_audio_transcript.delta
+$SPEECH
+$SILENCE
+#wait response.done
+#close
+EOF
+out=$(probe fake-big "$T/big-event")
+big=$(printf '%s\n' "$out" | sed -n "$(( $(line_of "$out" session.updated) + 1 ))p")
+like "$(printf '%s' "$big" | head -c 300)" '^\{"type":"response.output_audio_transcript.delta","event_id":"[^"]+","response_id":"[^"]+","item_id":"[^"]+","output_index":0,"content_index":0,"delta":"aaaa' \
+	"big: right after session.updated, a transcript delta with its ids"
+is "$(printf '%s' "$big" | sed 's/.*"delta":"\([a]*\)".*/\1/' | tr -d '\n' | wc -c)" 150000 "big: its delta is 150000 'a's"
+ok "$([ "$(printf '%s' "$big" | wc -c)" -gt 102400 ]; echo $?)" "big: the event is over 100 KiB ($(printf '%s' "$big" | wc -c) bytes)"
+like "$(events "$out" response.done)" '"status":"completed"' "big: then it echoes as usual"
+
+# ---------------------------------------------------------------- slow-created (17)
+t0=$(now_ms)
+out=$(probe fake-slow-created "$T/hs")
+t1=$(now_ms)
+like "$(printf '%s\n' "$out" | head -n1)" '^\{"type":"session.created",' "slow-created: session.created still comes first"
+ok "$([ $((t1 - t0)) -ge 1400 ] && [ $((t1 - t0)) -lt 4000 ]; echo $?)" \
+	"slow-created: about 1.5 s after the upgrade ($((t1 - t0)) ms)"
+is "$(events "$out" session.updated | wc -l)" 1 "slow-created: then the session works"
+
+# ---------------------------------------------------------------- many at once (18..117)
 out=$(probe gpt-realtime "$T/echo" -n 100 -t 30)
 is "$?" 0 "100 concurrent sessions: ws-probe exits 0"
 is "$(printf '%s\n' "$out" | grep -c '"type":"response.done","event_id":"[^"]*","response":{[^}]*"status":"completed"')" 100 \
@@ -420,7 +448,7 @@ for i in 1 50 100; do
 	cmp -s "$T/speech.bin" "$T/got.bin" || break
 done
 ok $? "each one hears its own echo (checked: 1, 50, 100)"
-is "$(wc -l <"$REC/connections.log")" 115 "connections.log has a line per WebSocket"
+is "$(wc -l <"$REC/connections.log")" 117 "connections.log has a line per WebSocket"
 
 # ---------------------------------------------------------------- slow-handshake and stop
 t0=$(now_ms)
@@ -443,7 +471,7 @@ is "$FO_STATUS" 0 "SIGTERM: exits 0"
 wait "$probe_pid"
 is "$(tail -n1 "$T/stay.out")" "#closed server 1001 server shutting down" \
 	"SIGTERM: open sessions are closed with 1001"
-is "$(tail -n1 "$REC/conn-116.jsonl")" '{"closed":{"by":"server","code":1001}}' \
+is "$(tail -n1 "$REC/conn-118.jsonl")" '{"closed":{"by":"server","code":1001}}' \
 	"SIGTERM: recorded as closed by the server"
 unlike "$(cat "$FO_LOG")" '^<3>|Sanitizer|runtime error' "no errors in fake-openai's log"
 
