@@ -32,6 +32,7 @@
 #include "conf.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "request.h"
 #include "routes.h"
 #include "store.h"
@@ -324,6 +325,10 @@ main(int argc, char *argv[])
 	log_notice("callbridge-webhook %s ready: %d thread%s on %s", PACKAGE_VERSION,
 	    threads, threads == 1 ? "" : "s",
 	    listen_addr != NULL ? listen_addr : "fd 0");
+	if (notify_sendf("READY=1\nSTATUS=serving on %s with %d threads",
+	    listen_addr != NULL ? listen_addr : "fd 0", threads) == -1)
+		log_warn("cannot notify the service manager: %s",
+		    strerror(errno));
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -335,6 +340,7 @@ main(int argc, char *argv[])
 		break;
 	}
 	log_notice("signal %d: finishing requests in progress, then exiting", sig);
+	(void)notify_send("STOPPING=1\nSTATUS=finishing requests in progress");
 	stopping = 1;
 	FCGX_ShutdownPending();
 	/*

@@ -26,6 +26,7 @@
 #include "db.h"
 #include "db_async.h"
 #include "log.h"
+#include "notify.h"
 #include "relay.h"
 
 #define SHUTDOWN_DB_MS	5000	/* to store what the last calls produced */
@@ -114,6 +115,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	if (r->signals == 1) {
 		log_notice("signal %d: no new streams; calls in progress may "
 		    "go on for %d s", (int)sig, r->cf->relay_drain_time);
+		(void)notify_sendf("STOPPING=1\nSTATUS=draining: calls in "
+		    "progress may go on for %d s", r->cf->relay_drain_time);
 		m = msg_new(M_DRAIN, 0, NULL);
 		if (m != NULL)
 			m->n1 = r->cf->relay_drain_time;
@@ -219,6 +222,11 @@ main(int argc, char *argv[])
 	}
 	log_notice("callbridge-relay %s ready: streams on %s, up to %d calls",
 	    PACKAGE_VERSION, cf.relay_listen, cf.relay_max_calls);
+	/* The listener exists since ws_new(): Type=notify units may go on. */
+	if (notify_sendf("READY=1\nSTATUS=streams on %s, up to %d calls",
+	    cf.relay_listen, cf.relay_max_calls) == -1)
+		log_warn("cannot notify the service manager: %s",
+		    strerror(errno));
 
 	event_base_dispatch(r.base);
 
