@@ -544,6 +544,26 @@ conf_load(struct conf *cf, const char *path, unsigned programs,
 			errors++;
 		}
 	}
+	/*
+	 * The packaged configuration file ships "change-me" secrets: refuse
+	 * them, so that an unedited install fails its -t check with a clear
+	 * message instead of running with a guessable secret.
+	 */
+	for (i = 0; i < NKEYS; i++) {
+		const struct conf_key	*k = &conf_keys[i];
+		const char		*v;
+
+		if (k->type != T_SECRET)
+			continue;
+		v = *(char **)((char *)cf + k->offset);
+		if (v != NULL && strncasecmp(v, CONF_PLACEHOLDER,
+		    strlen(CONF_PLACEHOLDER)) == 0) {
+			diag_add(diag, path, 0, false,
+			    "[%s] %s is still the example's placeholder; "
+			    "set it (or %s)", k->section, k->name, k->env);
+			errors++;
+		}
+	}
 	if (cf->twilio_validate_signatures &&
 	    (cf->twilio_auth_token == NULL || cf->twilio_auth_token[0] == '\0')) {
 		diag_add(diag, path, 0, false,

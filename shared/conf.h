@@ -21,6 +21,8 @@
 
 #define CONF_LINE_MAX		4096	/* longest accepted line */
 #define CONF_FILE_MAX		(1024 * 1024)	/* largest accepted file */
+/* A secret starting with this is the packaged file's, not yet set. */
+#define CONF_PLACEHOLDER	"change-me"
 
 /* Which program is loading: decides which keys are required. */
 enum conf_program {

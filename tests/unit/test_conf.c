@@ -710,6 +710,45 @@ test_secrets(void)
 	}
 }
 
+/* The packaged file's "change-me" secrets are refused, file or env. */
+static void
+test_placeholders(void)
+{
+	static const char base[] = "[webhook]\npublic_url = https://v.example.com\n"
+	    "[relay]\npublic_url = wss://v.example.com\n";
+	struct conf	cf;
+	char		text[512];
+
+	snprintf(text, sizeof(text), "%s[database]\npassword = change-me\n"
+	    "[twilio]\nauth_token = change-me\n[openai]\napi_key = Change-Me\n"
+	    "[tools]\nsecret = change-me-tools-secret\n", base);
+	is_int(load(&cf, text, BOTH), 4, "four placeholder secrets: four errors");
+	diag_has(0, "[database] password is still the example's placeholder; "
+	    "set it (or CALLBRIDGE_DB_PASSWORD)", "  ... the database password");
+	diag_has(0, "[twilio] auth_token is still the example's placeholder",
+	    "  ... the auth token");
+	diag_has(0, "[openai] api_key is still the example's placeholder",
+	    "  ... the API key, in any case");
+	diag_has(0, "[tools] secret is still the example's placeholder",
+	    "  ... the tools secret");
+	conf_free(&cf);
+
+	setenv("CALLBRIDGE_TWILIO_AUTH_TOKEN", "real-token-from-env", 1);
+	snprintf(text, sizeof(text), "%s[twilio]\nauth_token = change-me\n", base);
+	is_int(load(&cf, text, CONF_WEBHOOK), 0,
+	    "a placeholder overridden from the environment is fine");
+	conf_free(&cf);
+	setenv("CALLBRIDGE_TWILIO_AUTH_TOKEN", "change-me", 1);
+	is_int(load(&cf, base, CONF_WEBHOOK), 1,
+	    "the placeholder from the environment is refused too");
+	conf_free(&cf);
+	unsetenv("CALLBRIDGE_TWILIO_AUTH_TOKEN");
+
+	snprintf(text, sizeof(text), "%s[twilio]\nauth_token = changed-me\n", base);
+	is_int(load(&cf, text, CONF_WEBHOOK), 0, "a real secret is fine");
+	conf_free(&cf);
+}
+
 static void
 test_dial(void)
 {
@@ -755,6 +794,7 @@ main(void)
 	test_env();
 	test_syntax();
 	test_secrets();
+	test_placeholders();
 	test_dial();
 	buf_free(&msgs);
 	return done_testing();
