@@ -548,7 +548,7 @@ example() {
 		-e "s|/etc/letsencrypt/live/voice.example.com/fullchain.pem|$TEST_TMP/cert.pem|" \
 		-e "s|/etc/letsencrypt/live/voice.example.com/privkey.pem|$TEST_TMP/key.pem|" \
 		-e "s|/run/callbridge/webhook.sock|$WH_SOCK|g" \
-		-e "s|/usr/sbin/callbridge-webhook|$FC_DIR/callbridge-webhook|" \
+		-e "s|/usr/libexec/callbridge/callbridge-webhook|$FC_DIR/callbridge-webhook|" \
 		-e "s|/etc/callbridge/callbridge.conf|$FC_DIR/callbridge.conf|" \
 		"$top_srcdir/examples/$1" >"$copy"
 	echo "Include \"$copy\""
