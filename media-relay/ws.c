@@ -108,8 +108,12 @@ ws_call_release(struct ws *ws, struct call *c)
 		return;
 	ws_call_unlink(ws, c);
 	call_free(c);
-	if (ws->stopping && ws->calls == NULL)
+	/* The last call is over: a drain need not wait out drain_time. */
+	if ((ws->stopping || ws->draining) && ws->calls == NULL) {
+		lws_sul_cancel(&ws->sul_drain);
+		ws->stopping = true;
 		ws->exit_loop = 1;
+	}
 }
 
 static void

@@ -77,6 +77,25 @@ RELAY_PID=
 is "$(db_sql "SELECT CONCAT(status, '|', end_reason) FROM call_sessions WHERE session_id = '$sid'")" \
 	"ended|relay shutting down (drain time over)" "the drained call's session says why it ended"
 
+# A drain ends with the last call, not at drain_time (20 s here).
+sed -i 's/^drain_time = 2$/drain_time = 20/' "$TEST_TMP/callbridge.conf"
+relay_start
+read -r sid cs <<<"$(new_session)"
+sim -D 1500 "$sid:$cs" >"$TEST_TMP/short" &
+short=$!
+sleep 0.5
+t0=$(now_ms)
+kill -TERM "$RELAY_PID"
+wait "$short"
+wait "$RELAY_PID"
+st=$?
+t1=$(now_ms)
+is "$st" 0 "a drain whose last call ends: the relay exits 0"
+ok "$([ $((t1 - t0)) -lt 8000 ]; echo $?)" "  ... as soon as the call is over ($((t1 - t0)) ms after SIGTERM, drain_time 20 s)"
+is "$(db_sql "SELECT status FROM call_sessions WHERE session_id = '$sid'")" ended "  ... and the call ended normally"
+RELAY_PID=
+sed -i 's/^drain_time = 20$/drain_time = 2/' "$TEST_TMP/callbridge.conf"
+
 # The database goes away: streams are refused, no OpenAI session is opened.
 relay_start
 read -r sid cs <<<"$(new_session)"
