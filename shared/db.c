@@ -80,11 +80,11 @@ db_schema_advice(int found, char *out, size_t size)
 {
 	if (found == 0)
 		snprintf(out, size, "the database has no callbridge schema; "
-		    "apply the migrations in schema/ (see callbridge-schema(7))");
+		    "run callbridge-dbsetup (see callbridge-dbsetup(8))");
 	else if (found < DB_SCHEMA_VERSION)
 		snprintf(out, size, "the database schema is version %d but this "
-		    "program needs version %d; apply the newer migrations in "
-		    "schema/ (see callbridge-schema(7))", found, DB_SCHEMA_VERSION);
+		    "program needs version %d; run callbridge-dbsetup (see "
+		    "callbridge-dbsetup(8))", found, DB_SCHEMA_VERSION);
 	else
 		snprintf(out, size, "the database schema is version %d, newer "
 		    "than this program (version %d); upgrade callbridge",
