@@ -129,6 +129,14 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static bool
+access_denied(unsigned int e)
+{
+	/* 1698: an account that does not exist, or a refused unix_socket. */
+	return e == ER_ACCESS_DENIED_ERROR || e == ER_DBACCESS_DENIED_ERROR ||
+	    e == ER_ACCESS_DENIED_NO_PASSWORD_ERROR;
+}
+
 /* Connect as the configured account, with a hint when that fails. */
 static MYSQL *
 dbsetup_connect(const struct dbsetup *ds, char **cause)
@@ -148,12 +156,11 @@ dbsetup_connect(const struct dbsetup *ds, char **cause)
 	if (e == ER_BAD_DB_ERROR && !ds->created)
 		hint = "; to create the database and its account, run "
 		    "callbridge-dbsetup --create as root on the database host";
-	else if ((e == ER_ACCESS_DENIED_ERROR || e == ER_DBACCESS_DENIED_ERROR) &&
-	    ds->account_existed)
+	else if (access_denied(e) && ds->account_existed)
 		hint = "; the account existed before --create, which left its "
 		    "password alone: correct [database] password (or "
 		    "CALLBRIDGE_DB_PASSWORD), or run --create --reset-password";
-	else if (e == ER_ACCESS_DENIED_ERROR || e == ER_DBACCESS_DENIED_ERROR)
+	else if (access_denied(e))
 		hint = "; check [database] user and password (or "
 		    "CALLBRIDGE_DB_PASSWORD), or create the account with "
 		    "callbridge-dbsetup --create as root on the database host";

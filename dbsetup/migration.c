@@ -233,7 +233,7 @@ migration_run(MYSQL *m, const struct migration *mg, int *statement,
     char **cause)
 {
 	MYSQL_RES	*res;
-	char		*sql;
+	char		*sql, esc[2 * MYSQL_ERRMSG_SIZE];
 	size_t		 len;
 	int		 rc = -1, more;
 
@@ -267,7 +267,9 @@ migration_run(MYSQL *m, const struct migration *mg, int *statement,
 	rc = 0;
 	goto out;
 failed:
-	cause_set(cause, "%s (error %u)", mysql_error(m), mysql_errno(m));
+	/* "near '...'" quotes the file: keep it on one log line. */
+	cause_set(cause, "%s (error %u)", log_escape(esc, sizeof(esc),
+	    mysql_error(m)), mysql_errno(m));
 out:
 	free(sql);
 	return rc;
