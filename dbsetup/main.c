@@ -144,6 +144,7 @@ dbsetup_connect(const struct dbsetup *ds, char **cause)
 	const struct conf	*cf = ds->cf;
 	MYSQL			*m;
 	char			 err[DB_ERR_MAX], where[300];
+	char			 name[2 * DBSETUP_NAME_MAX], user[2 * DBSETUP_NAME_MAX];
 	const char		*hint = "";
 	unsigned int		 e;
 
@@ -165,7 +166,8 @@ dbsetup_connect(const struct dbsetup *ds, char **cause)
 		    "CALLBRIDGE_DB_PASSWORD), or create the account with "
 		    "callbridge-dbsetup --create as root on the database host";
 	cause_set(cause, "cannot connect to database %s as %s on %s: %s%s",
-	    cf->db_name, cf->db_user, where, err, hint);
+	    log_escape(name, sizeof(name), cf->db_name),
+	    log_escape(user, sizeof(user), cf->db_user), where, err, hint);
 	return NULL;
 }
 
