@@ -56,8 +56,8 @@ static const struct conf_key conf_keys[] = {
 	{ "database", "host", T_STR, O(db_host), 0, 0, "localhost", 0, NULL },
 	{ "database", "socket", T_STR, O(db_socket), 0, 0, "/run/mysqld/mysqld.sock", 0, NULL },
 	{ "database", "port", T_INT, O(db_port), 1, 65535, "3306", 0, NULL },
-	{ "database", "name", T_STR, O(db_name), 0, 0, "callbridge", CONF_WEBHOOK | CONF_RELAY, NULL },
-	{ "database", "user", T_STR, O(db_user), 0, 0, "callbridge", CONF_WEBHOOK | CONF_RELAY, NULL },
+	{ "database", "name", T_STR, O(db_name), 0, 0, "callbridge", CONF_WEBHOOK | CONF_RELAY | CONF_DBSETUP, NULL },
+	{ "database", "user", T_STR, O(db_user), 0, 0, "callbridge", CONF_WEBHOOK | CONF_RELAY | CONF_DBSETUP, NULL },
 	{ "database", "password", T_SECRET, O(db_password), 0, 0, "", 0, "CALLBRIDGE_DB_PASSWORD" },
 	/*
 	 * Twilio gives a webhook 15 s in all; two seconds to connect and three
@@ -555,6 +555,10 @@ conf_load(struct conf *cf, const char *path, unsigned programs,
 
 		if (k->type != T_SECRET)
 			continue;
+		/* Database set-up only reads [database]. */
+		if (!(programs & (CONF_WEBHOOK | CONF_RELAY)) &&
+		    strcmp(k->section, "database") != 0)
+			continue;
 		v = *(char **)((char *)cf + k->offset);
 		if (v != NULL && strncasecmp(v, CONF_PLACEHOLDER,
 		    strlen(CONF_PLACEHOLDER)) == 0) {
@@ -564,6 +568,9 @@ conf_load(struct conf *cf, const char *path, unsigned programs,
 			errors++;
 		}
 	}
+	/* Only the programs that take calls care about Twilio. */
+	if (!(programs & (CONF_WEBHOOK | CONF_RELAY)))
+		return errors;
 	if (cf->twilio_validate_signatures &&
 	    (cf->twilio_auth_token == NULL || cf->twilio_auth_token[0] == '\0')) {
 		diag_add(diag, path, 0, false,

@@ -24,10 +24,15 @@
 /* A secret starting with this is the packaged file's, not yet set. */
 #define CONF_PLACEHOLDER	"change-me"
 
-/* Which program is loading: decides which keys are required. */
+/*
+ * Which program is loading: decides which keys are required.  The whole
+ * file is always checked; CONF_DBSETUP requires only [database], so that
+ * the database can be set up before Twilio and OpenAI are configured.
+ */
 enum conf_program {
 	CONF_WEBHOOK = 1 << 0,
 	CONF_RELAY = 1 << 1,
+	CONF_DBSETUP = 1 << 2,
 };
 
 struct conf {

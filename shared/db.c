@@ -16,6 +16,15 @@
 MYSQL *
 db_connect(const struct conf *cf, char err[DB_ERR_MAX])
 {
+	unsigned int errnum;
+
+	return db_connect_errno(cf, err, &errnum);
+}
+
+MYSQL *
+db_connect_errno(const struct conf *cf, char err[DB_ERR_MAX],
+    unsigned int *errnum)
+{
 	MYSQL		*m;
 	unsigned int	 ct = (unsigned int)cf->db_connect_timeout;
 	unsigned int	 rt = (unsigned int)cf->db_read_timeout;
@@ -23,6 +32,7 @@ db_connect(const struct conf *cf, char err[DB_ERR_MAX])
 	my_bool		 off = 0;
 	bool		 local = strcmp(cf->db_host, "localhost") == 0;
 
+	*errnum = 0;
 	if ((m = mysql_init(NULL)) == NULL) {
 		snprintf(err, DB_ERR_MAX, "out of memory");
 		return NULL;
@@ -37,6 +47,7 @@ db_connect(const struct conf *cf, char err[DB_ERR_MAX])
 	    cf->db_password, cf->db_name, local ? 0 : (unsigned int)cf->db_port,
 	    local ? cf->db_socket : NULL, 0) == NULL) {
 		snprintf(err, DB_ERR_MAX, "%s", mysql_error(m));
+		*errnum = mysql_errno(m);
 		mysql_close(m);
 		return NULL;
 	}
@@ -69,11 +80,11 @@ db_schema_advice(int found, char *out, size_t size)
 {
 	if (found == 0)
 		snprintf(out, size, "the database has no callbridge schema; "
-		    "apply the migrations in schema/ (see callbridge-schema(7))");
+		    "run callbridge-dbsetup (see callbridge-dbsetup(8))");
 	else if (found < DB_SCHEMA_VERSION)
 		snprintf(out, size, "the database schema is version %d but this "
-		    "program needs version %d; apply the newer migrations in "
-		    "schema/ (see callbridge-schema(7))", found, DB_SCHEMA_VERSION);
+		    "program needs version %d; run callbridge-dbsetup (see "
+		    "callbridge-dbsetup(8))", found, DB_SCHEMA_VERSION);
 	else
 		snprintf(out, size, "the database schema is version %d, newer "
 		    "than this program (version %d); upgrade callbridge",

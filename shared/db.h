@@ -44,6 +44,9 @@ struct db_stmt {
 
 /* Open a connection; on failure NULL with the reason in err. */
 MYSQL	*db_connect(const struct conf *, char err[DB_ERR_MAX]);
+/* The same; on failure *errnum is also set (mysql_errno(), 0 for none). */
+MYSQL	*db_connect_errno(const struct conf *, char err[DB_ERR_MAX],
+	    unsigned int *errnum);
 /* Read the schema version: 0 when the table is missing, -1 on error. */
 int	 db_schema_version(MYSQL *, char err[DB_ERR_MAX]);
 /* A message telling the operator what to do about a wrong version. */

@@ -255,4 +255,30 @@ for s in SIGTERM SIGINT SIGHUP; do
 		ok $? "$page documents $s under SIGNALS"
 	done
 done
+# callbridge-dbsetup(8): the sections an administrator's command needs,
+# and every option its -h lists, short and long, under OPTIONS.
+page=$top_srcdir/man/callbridge-dbsetup.8
+LC_ALL=C.UTF-8 MANWIDTH=80 man -E UTF-8 -l -Tutf8 "$page" 2>/dev/null | col -bx >"$TEST_TMP/dbsetup"
+text=$(cat "$TEST_TMP/dbsetup")
+for section in OPTIONS FILES ENVIRONMENT "EXIT STATUS" EXAMPLES; do
+	like "$text" "^$section" "callbridge-dbsetup.8 has $section"
+done
+opts=$(sed -n '/^OPTIONS/,/^FILES/p' "$TEST_TMP/dbsetup")
+DBSETUP=$top_builddir/callbridge-dbsetup
+if [ -x "$DBSETUP" ]; then
+	usage=$("$DBSETUP" -h)
+	shorts=$(printf '%s\n' "$usage" | sed -n 's/^  -\([A-Za-z]\)[ ,].*/\1/p')
+	longs=$(printf '%s\n' "$usage" | sed -n 's/^ *\(-[A-Za-z], \)\{0,1\}--\([a-z][a-z-]*\).*/\2/p')
+	is "$(echo $shorts)" "C a c d h n q s t V w" "callbridge-dbsetup -h lists its short options"
+	for o in $shorts; do
+		like "$opts" "^       -$o[ ,]" "callbridge-dbsetup(8) documents -$o"
+	done
+	for o in $longs; do
+		like "$opts" "^       (-[A-Za-z]( [a-z]+)?, )?--$o\\b" "callbridge-dbsetup(8) documents --$o"
+	done
+	for v in CALLBRIDGE_CONFIG CALLBRIDGE_DB_PASSWORD CALLBRIDGE_DB_ADMIN_PASSWORD; do
+		like "$(sed -n '/^ENVIRONMENT/,/^EXIT STATUS/p' "$TEST_TMP/dbsetup")" "^       $v" \
+			"callbridge-dbsetup(8) documents $v"
+	done
+fi
 done_testing

@@ -37,6 +37,11 @@ out=$(timeout 10 "$RELAY" -c "$TEST_TMP/callbridge.conf" 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "a newer schema: the relay refuses to start"
 like "$out" 'schema is version 99, newer than this program' "  ... and says so"
 db_root_sql "DELETE FROM callbridge.schema_version WHERE version = 99"
+db_root_sql "RENAME TABLE callbridge.schema_version TO callbridge.schema_version_saved"
+out=$(timeout 10 "$RELAY" -c "$TEST_TMP/callbridge.conf" 2>&1)
+ok "$([ $? -ne 0 ]; echo $?)" "no schema: the relay refuses to start"
+like "$out" 'no callbridge schema; run callbridge-dbsetup \(see callbridge-dbsetup\(8\)\)' "  ... and names the command to run"
+db_root_sql "RENAME TABLE callbridge.schema_version_saved TO callbridge.schema_version"
 
 # A port in use: a clear error.
 exec 7<>/dev/tcp/127.0.0.1/"$FAKE_PORT"

@@ -69,6 +69,6 @@ like "$out" 'schema is version 2, newer than this program \(version 1\)' "  ... 
 db_root_sql "DROP TABLE callbridge.schema_version"
 out=$(timeout 10 "$WEBHOOK" -c "$TEST_TMP/callbridge.conf" -l "unix:$TEST_TMP/w.sock" 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "no schema: the webhook refuses to start"
-like "$out" 'no callbridge schema; apply the migrations' "  ... and names what to run"
+like "$out" 'no callbridge schema; run callbridge-dbsetup \(see callbridge-dbsetup\(8\)\)' "  ... and names the command to run"
 
 done_testing

@@ -1,12 +1,19 @@
 # mariadb.sh: a private MariaDB server for one test (sourced).
 #
 # db_start creates a data directory under $TEST_TMP, starts mariadbd on a
-# unix socket there (no TCP, no system service), creates the database
-# "callbridge" and the user "callbridge" and applies schema/*.sql in order.
-# db_sql runs SQL as that user; db_root_sql as root.  db_stop shuts the
-# server down; db_pause/db_resume stop and continue it (a "slow" server).
+# unix socket there (no TCP, no system service), and runs the built
+# callbridge-dbsetup --create as root over that socket: it creates the
+# database "callbridge" and the user "callbridge" and applies schema/*.sql,
+# so every test that starts a server goes through the real command.
+# DB_KEEP_SCHEMA=1 db_start leaves the data alone: a restart keeps what
+# the server had, a first start gives a server with only its system
+# database.  db_sql runs SQL as that user; db_root_sql as root.
+# db_stop shuts the server down; db_pause/db_resume stop and continue it
+# (a "slow" server).
 
 : "${top_srcdir:?}"
+: "${top_builddir:?}"
+DBSETUP=${DBSETUP:-$top_builddir/callbridge-dbsetup}
 
 db_find() {
 	local p
@@ -52,9 +59,6 @@ db_start() {
 	done
 	db_root_sql "SELECT 1" >/dev/null || { echo "Bail out! mariadbd did not start"; exit 1; }
 	if [ -z "${DB_KEEP_SCHEMA:-}" ]; then
-		db_root_sql "CREATE DATABASE IF NOT EXISTS callbridge CHARACTER SET utf8mb4;
-			CREATE USER IF NOT EXISTS 'callbridge'@'localhost' IDENTIFIED BY '$DB_PASSWORD';
-			GRANT ALL ON callbridge.* TO 'callbridge'@'localhost';"
 		db_apply_schema
 	fi
 }
@@ -87,14 +91,34 @@ db_template() {
 	) 9>"$DB_TEMPLATE.lock"
 }
 
+# db_setup_config FILE [NAME [USER]]: a configuration with only the
+# [database] section, for callbridge-dbsetup against the private server.
+db_setup_config() {
+	cat >"$1" <<CONF
+[database]
+host = localhost
+socket = $DB_SOCK
+name = ${2:-callbridge}
+user = ${3:-callbridge}
+password = $DB_PASSWORD
+CONF
+	chmod 600 "$1"
+}
+
+# The database, its user and the schema, by callbridge-dbsetup as root
+# (the private server lets root in over the socket, as Debian's does).
 db_apply_schema() {
-	local f
-	for f in "$top_srcdir"/schema/[0-9][0-9][0-9]_*.sql; do
-		mariadb --no-defaults -S "$DB_SOCK" -u root callbridge <"$f" || {
-			echo "Bail out! applying $f failed"
-			exit 1
-		}
-	done
+	[ -x "$DBSETUP" ] || {
+		echo "Bail out! $DBSETUP is not built"
+		exit 1
+	}
+	db_setup_config "$DB_DIR/dbsetup.conf"
+	"$DBSETUP" --create -c "$DB_DIR/dbsetup.conf" -s "$top_srcdir/schema" \
+		>"$DB_DIR/dbsetup.log" 2>&1 || {
+		sed 's/^/# /' "$DB_DIR/dbsetup.log"
+		echo "Bail out! callbridge-dbsetup --create failed"
+		exit 1
+	}
 }
 
 db_root_sql() {

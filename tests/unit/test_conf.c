@@ -422,6 +422,25 @@ test_required(void)
 	is_int(load(&cf, REQ "[twilio]\nauth_token =\n", CONF_WEBHOOK), 1,
 	    "an empty auth_token counts as missing");
 	conf_free(&cf);
+
+	/* callbridge-dbsetup needs [database] only. */
+	is_int(load(&cf, "[database]\npassword = x\n", CONF_DBSETUP), 0,
+	    "dbsetup: a file with only [database] loads");
+	is_str(buf_str(&msgs), "", "dbsetup: no message about Twilio or OpenAI");
+	is_str(cf.db_name, "callbridge", "dbsetup: the default database name");
+	conf_free(&cf);
+	is_int(load(&cf, "[twilio]\nvalidate_signatures = no\n", CONF_DBSETUP),
+	    0, "dbsetup: validate_signatures = no is not its business");
+	unlike(buf_str(&msgs), "validate_signatures",
+	    "dbsetup: ... and not warned about");
+	conf_free(&cf);
+	is_int(load(&cf, "[database]\nname =\n", CONF_DBSETUP), 1,
+	    "dbsetup: an empty database name is an error");
+	diag_has(0, "[database] name is required", "dbsetup: name required");
+	conf_free(&cf);
+	is_int(load(&cf, "[webhook]\nthreads = 0\n", CONF_DBSETUP), 1,
+	    "dbsetup: a bad value elsewhere in the file is still an error");
+	conf_free(&cf);
 }
 
 static void
