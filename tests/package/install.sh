@@ -154,12 +154,16 @@ out=$(a2enmod -q proxy_fcgi proxy_wstunnel env 2>&1 && a2enconf -q callbridge 2>
 okd $? "a2enmod proxy_fcgi proxy_wstunnel && a2enconf callbridge" "$out"
 out=$(apache2ctl configtest 2>&1)
 okd $? "apache2ctl configtest" "$out"
-if apache2ctl -k graceful >/dev/null 2>&1 && [ -s /var/run/apache2/apache2.pid ] &&
-   kill -0 "$(cat /var/run/apache2/apache2.pid)" 2>/dev/null; then
-	:
+# (apache2ctl graceful would start a stopped Apache: look first.)
+if [ -s /var/run/apache2/apache2.pid ] && kill -0 "$(cat /var/run/apache2/apache2.pid)" 2>/dev/null; then
+	apache2ctl -k graceful >/dev/null 2>&1
 else
 	apache2ctl -k start >/dev/null 2>&1 && STARTED_APACHE=1
 fi
+for i in $(seq 1 100); do
+	curl -s -o /dev/null "$WH_PUBLIC/" && break
+	sleep 0.1
+done
 
 # ---------------------------------------------------------------- the services, as their units run them
 sock=$(unit_value callbridge-webhook.socket ListenStream)
