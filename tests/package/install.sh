@@ -204,6 +204,12 @@ post() { # URI name=value ...: a signed Twilio request through Apache
 		-H 'Content-Type: application/x-www-form-urlencoded' \
 		--data-binary "$(form_body "$@")" | tr -d '\r'
 }
+# The configured public URL is what is signed, whatever Host says.
+spoof=(CallSid=$(new_call_sid) AccountSid=$ACCOUNT_SID From=+14155550100 To=+18005550100 CallStatus=ringing)
+resp=$(curl -s -i -X POST "$WH_PUBLIC/api/webhook/" -H 'Host: attacker.example' \
+	-H "X-Twilio-Signature: $(twilio_sign "http://attacker.example/api/webhook/" "${spoof[@]}")" \
+	-H 'Content-Type: application/x-www-form-urlencoded' --data-binary "$(form_body "${spoof[@]}")" | tr -d '\r')
+like "$resp" '^HTTP/1.1 403' "a request signed for the Host it sends, not for public_url: 403"
 resp=$(post /api/webhook/ "${COMMON[@]}" CallStatus=ringing)
 like "$resp" '^HTTP/1.1 200' "the incoming-call webhook through Apache: 200"
 SID=$(printf '%s' "$resp" | grep -oE 'realtime/[0-9a-f-]{36}' | cut -d/ -f2)
