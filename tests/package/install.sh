@@ -243,11 +243,28 @@ WH_SVC=
 unlike "$(cat "$TEST_TMP/webhook.log" "$TEST_TMP/relay.log")" '4155550100|'"$WH_TOKEN|$OPENAI_KEY|$DB_PASSWORD" \
 	"the logs hold no full phone number and no secret"
 
-# ---------------------------------------------------------------- reinstall, purge
-out=$(apt-get install -y -q --reinstall "$PKG_DIR"/callbridge-common_*.deb 2>&1)
-okd $? "reinstalling callbridge-common" "$out"
-like "$(cat "$CONF")" "auth_token = $WH_TOKEN" "  ... keeps the edited configuration"
-is "$(stat -c '%a %U:%G' "$CONF")" "640 root:callbridge" "  ... and its mode"
+# ---------------------------------------------------------------- upgrade, purge
+# The same packages as a newer version (the control files' versions
+# bumped, nothing rebuilt): what an upgrade does to the configuration,
+# the user, the Apache configuration and the database.
+old_version=$(dpkg-query -W -f='${Version}' callbridge-common)
+new_version=$old_version+upgrade1
+mkdir -p "$TEST_TMP/upgrade"
+for deb in "$PKG_DIR"/callbridge_*_all.deb "$PKG_DIR"/callbridge-common_*.deb \
+	"$PKG_DIR"/callbridge-webhook_*.deb "$PKG_DIR"/callbridge-relay_*.deb; do
+	rm -rf "$TEST_TMP/upgrade/tree"
+	dpkg-deb -R "$deb" "$TEST_TMP/upgrade/tree"
+	sed -i "s/$old_version/$new_version/g" "$TEST_TMP/upgrade/tree/DEBIAN/control"
+	dpkg-deb -b "$TEST_TMP/upgrade/tree" "$TEST_TMP/upgrade/$(basename "${deb%%_*}")_new.deb" >/dev/null
+done
+out=$(apt-get install -y -q "$TEST_TMP"/upgrade/*_new.deb 2>&1)
+okd $? "apt upgrades the four packages to $new_version" "$out"
+is "$(dpkg-query -W -f='${Version}' callbridge-relay)" "$new_version" "  ... the relay's package is the new version"
+like "$(cat "$CONF")" "auth_token = $WH_TOKEN" "  ... the edited configuration is kept"
+is "$(stat -c '%a %U:%G' "$CONF")" "640 root:callbridge" "  ... with its mode"
+ok "$([ -e /etc/apache2/conf-enabled/callbridge.conf ]; echo $?)" "  ... the Apache configuration stays enabled"
+out=$(callbridge-dbsetup --check 2>&1)
+okd $? "  ... and callbridge-dbsetup --check finds nothing to apply" "$out"
 out=$(apt-get purge -y -q callbridge callbridge-webhook callbridge-relay callbridge-common 2>&1)
 okd $? "apt purges the packages" "$out"
 ok "$([ ! -e /usr/sbin/callbridge-relay ] && [ ! -e /etc/callbridge ] && [ ! -e /etc/apache2/conf-enabled/callbridge.conf ]; echo $?)" \
