@@ -121,6 +121,32 @@ sim() {
 	"$TWILIO_SIM" -u "ws://127.0.0.1:$RELAY_PORT" -P "$WH_RELAY" -t "$WH_TOKEN" "$@"
 }
 
+# session_over SID: the relay has stored the end of that session (ended or
+# failed); it does so after Twilio's side closed, in its own time.
+session_over() {
+	case $(db_sql "SELECT status FROM call_sessions WHERE session_id = '$1'") in
+	ended | failed) return 0 ;;
+	esac
+	return 1
+}
+
+# events_at_least SID N [KIND...]: the session has at least N stored
+# call_events (of those kinds).
+events_at_least() {
+	local sid=$1 n=$2 kinds=
+	shift 2
+	[ $# -gt 0 ] && kinds=" AND kind IN ('$(printf '%s\n' "$@" | paste -sd, - | sed "s/,/','/g")')"
+	[ "$(db_sql "SELECT COUNT(*) FROM call_events WHERE session_id = '$sid'$kinds")" -ge "$n" ]
+}
+
+# rec_closed FILE: the fake OpenAI server has recorded the end of the
+# connection FILE records (the relay closes it after the call, in its own
+# time).
+rec_closed() { tail -n1 "$1" 2>/dev/null | grep -q '^{"closed":'; }
+
+# relay_logged REGEX: the relay's log has a line matching REGEX (grep -E).
+relay_logged() { grep -Eq -- "$1" "$RELAY_LOG"; }
+
 # json_field JSONLINE KEY: a scalar of a flat JSON object (numbers, bools, strings).
 json_field() {
 	printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p"
