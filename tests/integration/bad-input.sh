@@ -102,7 +102,8 @@ wh_start
 	CONTENT_TYPE=application/x-www-form-urlencoded CONTENT_LENGTH=100 \
 	"$CGI_FCGI" -bind -connect "$WH_SOCK" >/dev/null 2>&1 &
 slow=$!
-sleep 0.3
+eventually 10 wh_connected
+ok $? "a stalled request holds the only worker"
 t0=$(now_ms)
 r=$(fcgi GET /api/health/)
 t1=$(now_ms)

@@ -62,7 +62,8 @@ ok "$([ $((t1 - t0)) -lt $LIMIT_MS ]; echo $?)" "database stalled: answered in $
 # --- SIGTERM while a request waits on the stalled server: it is answered
 incoming >"$TEST_TMP/inflight" &
 inflight=$!
-sleep 0.5
+eventually 10 wh_connected
+ok $? "SIGTERM: a request waits on the stalled server"
 kill -TERM "$WH_PID"
 wait "$inflight"
 like "$(resp_body "$(cat "$TEST_TMP/inflight")")" "$FALLBACK" "SIGTERM: the request in flight still gets its answer"

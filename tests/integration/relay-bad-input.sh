@@ -36,14 +36,14 @@ read -r sid cs <<<"$(new_session)"
 out=$(probe "$sid" '{"event":"connected","protocol":"Call","version":"1.0.0"}
 {"event": this is not json')
 like "$out" '#closed server 1007' "malformed JSON from Twilio: closed with 1007"
-sleep 0.3
+eventually 10 session_over "$sid"
 is "$(reason "$sid")" "failed|malformed message from Twilio" "  ... the session says why"
 
 read -r sid cs <<<"$(new_session)"
 big=$(head -c 1500 /dev/zero | tr '\0' 'A')
 out=$(probe "$sid" "{\"event\":\"media\",\"media\":{\"payload\":\"$big\"}}")
 like "$out" '#closed server 1009' "a message over max_message (1024): closed with 1009"
-sleep 0.3
+eventually 10 session_over "$sid"
 is "$(reason "$sid")" "failed|message from Twilio over max_message" "  ... the session says why"
 
 read -r sid cs <<<"$(new_session)"
@@ -51,7 +51,7 @@ out=$(probe "$sid" "$(start_msg "$cs" "$MZ")
 #sleep 300
 {\"event\":\"media\",\"streamSid\":\"MZffffffffffffffffffffffffffffffff\",\"media\":{\"payload\":\"//8=\"}}")
 like "$out" '#closed server 1008' "a message for another stream: closed with 1008"
-sleep 0.3
+eventually 10 session_over "$sid"
 is "$(reason "$sid")" "failed|message for another stream" "  ... the session says why"
 
 read -r sid cs <<<"$(new_session)"
@@ -68,7 +68,7 @@ out=$(probe "$sid" "$(start_msg "$cs" "$MZ")
 #sleep 500
 {\"event\":\"stop\",\"streamSid\":\"$MZ\"}")
 like "$out" '#closed server 1000' "odd but well-formed messages are ignored; stop ends the call normally"
-sleep 0.3
+eventually 10 session_over "$sid"
 is "$(reason "$sid")" "ended|caller hung up (stop)" "  ... as a normal end"
 is "$(db_sql "SELECT COUNT(*) FROM call_events WHERE session_id = '$sid' AND kind = 'dtmf'")" 0 "  ... an invalid DTMF digit is not stored"
 

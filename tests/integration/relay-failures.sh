@@ -35,7 +35,7 @@ t1=$(now_ms)
 is "$(json_field "$res" closed_by)" server "OpenAI refuses: the relay closes Twilio's stream"
 is "$(json_field "$res" close_code)" 1011 "  ... with 1011"
 ok "$([ $((t1 - t0)) -lt 4000 ]; echo $?)" "  ... at once, not after the call's 8 s ($((t1 - t0)) ms)"
-sleep 0.3
+eventually 10 session_over "$sid"
 like "$(field "$sid" "CONCAT(status, '|', end_reason)")" '^failed\|OpenAI connection failed' "  ... session failed with the reason"
 like "$(fallback "$cs")" '<Say>Sorry, please call back.</Say><Hangup/>' "  ... and the caller hears the agent's fallback"
 
@@ -44,7 +44,7 @@ read -r sid cs <<<"$(new_session +18005550102)"
 res=$(sim -D 8000 "$sid:$cs")
 is "$(json_field "$res" close_code)" 1011 "OpenAI closes mid-call: Twilio's stream closed with 1011"
 ok "$([ "$(json_field "$res" duration_ms)" -lt 5000 ]; echo $?)" "  ... soon after ($(json_field "$res" duration_ms) ms)"
-sleep 0.3
+eventually 10 session_over "$sid"
 like "$(field "$sid" "CONCAT(status, '|', end_reason)")" '^failed\|OpenAI closed the session \(1011 server error\)' "  ... session failed with OpenAI's close code"
 like "$(fallback "$cs")" '<Say>Sorry, please call back.</Say>' "  ... fallback"
 
@@ -53,7 +53,7 @@ read -r sid cs <<<"$(new_session +18005550103)"
 res=$(sim -D 10000 "$sid:$cs")
 is "$(json_field "$res" close_code)" 1011 "OpenAI hangs: Twilio's stream closed with 1011"
 ok "$([ "$(json_field "$res" duration_ms)" -lt 6000 ]; echo $?)" "  ... after connect_timeout (3 s), not the call ($(json_field "$res" duration_ms) ms)"
-sleep 0.3
+eventually 10 session_over "$sid"
 like "$(field "$sid" "CONCAT(status, '|', end_reason)")" '^failed\|OpenAI did not open the session in time' "  ... with the reason"
 
 # --- an error event that leaves the session usable
@@ -61,7 +61,8 @@ read -r sid cs <<<"$(new_session +18005550104)"
 res=$(sim -D 3000 "$sid:$cs")
 is "$(json_field "$res" closed_by)" client "a non-fatal OpenAI error does not end the call"
 ok "$([ "$(json_field "$res" heard_bytes)" -gt 0 ]; echo $?)" "  ... the caller still hears the agent"
-sleep 0.3
+eventually 10 session_over "$sid"
+eventually 10 events_at_least "$sid" 1 error
 is "$(field "$sid" status)" ended "  ... the session ends normally"
 like "$(db_sql "SELECT content FROM call_events WHERE session_id = '$sid' AND kind = 'error'")" \
 	'^conversation_already_has_active_response: ' "  ... the error is recorded"
@@ -90,7 +91,7 @@ ok "$([ "$(json_field "$res" heard_bytes)" -ge 7000 ]; echo $?)" "function call:
 f=$(grep -l '"model":"fake-function"' "$FAKE_DIR"/conn-*.jsonl | head -1)
 like "$(grep '"function_call_output"' "$f")" '"call_id":"call_1","output":"\{\\"error\\":' "function call: an error output for its call_id"
 like "$(grep -A1 '"function_call_output"' "$f" | tail -1)" '"type":"response.create"' "function call: then response.create"
-sleep 0.3
+eventually 10 events_at_least "$sid" 1 function_call
 like "$(db_sql "SELECT content FROM call_events WHERE session_id = '$sid' AND kind = 'function_call'")" \
 	'^lookup_order\(\{"order_id":"42"\}\)' "function call: recorded as an event"
 

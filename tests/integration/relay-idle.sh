@@ -46,7 +46,8 @@ exec 5>&-
 ok "$([ $((t1 - t0)) -ge 2000 ] && [ $((t1 - t0)) -lt 8000 ]; echo $?)" \
 	"the silent stream is closed after idle_timeout (3 s): $((t1 - t0)) ms"
 ok "$(grep -q $'\x89' "$TEST_TMP/received"; echo $?)" "the relay pinged it first"
-sleep 0.3
+eventually 10 session_over "$sid"
+eventually 10 rec_closed "$FAKE_DIR/conn-1.jsonl"
 is "$(db_sql "SELECT CONCAT(status, '|', end_reason) FROM call_sessions WHERE session_id = '$sid'")" \
 	"ended|Twilio's stream went silent (idle_timeout)" "the session says why it ended"
 like "$(tail -1 "$FAKE_DIR/conn-1.jsonl")" '"closed":\{"by":"client"' "the OpenAI session was closed with it"

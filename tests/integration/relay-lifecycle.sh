@@ -67,9 +67,13 @@ read -r sid cs <<<"$(new_session)"
 read -r sid2 cs2 <<<"$(new_session)"
 sim -D 8000 "$sid:$cs" >"$TEST_TMP/long" &
 long=$!
-sleep 1
+# SIGTERM once the call is in progress (the relay counts it from its
+# upgrade), and the new stream once the relay has taken the signal.
+eventually 20 relay_logged "\[$sid\] stream connected"
+ok $? "the long call is in progress"
 kill -TERM "$RELAY_PID"
-sleep 0.3
+eventually 10 relay_logged 'no new streams'
+ok $? "SIGTERM: the relay says it takes no new streams"
 res=$(sim -D 500 "$sid2:$cs2")
 is "$(json_field "$res" upgrade_status)" 503 "while draining, a new stream is refused with 503"
 wait "$long"
@@ -112,14 +116,17 @@ ok "$([ "$(json_field "$res" duration_ms)" -lt 5000 ]; echo $?)" "  ... within t
 is "$(cat "$FAKE_DIR/connections.log" | wc -l)" "$before" "database down: no OpenAI session opened"
 like "$(cat "$RELAY_LOG")" "\[$sid\] claiming the session failed" "database down: the log says why"
 DB_KEEP_SCHEMA=1 db_start
-sleep 1
+# The relay's connections retry with a back-off that grows to 5 s while
+# the server is away: the next call goes through once one of them is back.
+eventually 20 relay_logged 'database: working again'
+ok $? "database back: the relay reconnects by itself"
 read -r sid cs <<<"$(new_session)"
 res=$(sim -D 2500 "$sid:$cs")
 is "$(json_field "$res" closed_by)" client "database back: calls go through again without a restart"
 ok "$([ "$(json_field "$res" heard_bytes)" -gt 0 ]; echo $?)" "  ... and the caller hears the agent"
 
 kill -HUP "$RELAY_PID"
-sleep 0.2
+eventually 10 relay_logged 'SIGHUP: logs go to standard error'
 kill -0 "$RELAY_PID"
 ok $? "SIGHUP does not stop the relay"
 relay_stop

@@ -26,12 +26,9 @@ relay_start
 # The recording of the newest OpenAI connection (connections.log says
 # which), once the relay has closed it.
 last_rec() {
-	local f i
+	local f
 	f=$FAKE_DIR/conn-$(tail -n1 "$FAKE_DIR/connections.log" | cut -d' ' -f1).jsonl
-	for i in $(seq 1 60); do
-		tail -n1 "$f" 2>/dev/null | grep -q '^{"closed":' && break
-		sleep 0.05
-	done
+	eventually 10 rec_closed "$f"
 	echo "$f"
 }
 appends() { grep -c '"input_audio_buffer.append"' "$1"; }
@@ -80,7 +77,7 @@ res=$(sim -D 6000 "$sid:$cs")
 is "$(json_field "$res" closed_by)" server "over [openai] max_message (65536): the relay closes Twilio's stream"
 is "$(json_field "$res" close_code)" 1011 "  ... with 1011"
 ok "$([ "$(json_field "$res" duration_ms)" -lt 4000 ]; echo $?)" "  ... soon, not after the call's 6 s ($(json_field "$res" duration_ms) ms)"
-sleep 0.3
+eventually 10 session_over "$sid"
 is "$(db_sql "SELECT CONCAT(status, '|', end_reason) FROM call_sessions WHERE session_id = '$sid'")" \
 	"failed|message from OpenAI over max_message" "  ... failed with the reason"
 

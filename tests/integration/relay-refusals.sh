@@ -70,7 +70,10 @@ read -r b cb <<<"$(new_session)"
 read -r c cc <<<"$(new_session)"
 sim -D 3000 "$a:$ca" "$b:$cb" >"$TEST_TMP/two" &
 two=$!
-sleep 0.8
+# The relay counts a call from its upgrade: the third comes once both are in.
+eventually 20 relay_logged "\[$a\] stream connected" &&
+	eventually 20 relay_logged "\[$b\] stream connected"
+ok $? "two calls in progress"
 res=$(sim -D 500 "$c:$cc")
 ok "$([ "$(json_field "$res" upgrade_status)" = 503 ]; echo $?)" "a call beyond max_calls is refused with 503 (got $(json_field "$res" upgrade_status))"
 wait "$two"

@@ -86,7 +86,7 @@ before=$(wc -l <"$FAKE_DIR/connections.log")
 read -r sid cs <<<"$(new_session)"
 res=$(sim -D 6000 "$sid:$cs")
 is "$(json_field "$res" close_code)" 1011 "a certificate from another CA: the call fails over to the fallback (1011)"
-sleep 0.3
+eventually 10 session_over "$sid"
 like "$(db_sql "SELECT end_reason FROM call_sessions WHERE session_id = '$sid'")" '^OpenAI connection failed' "  ... with the reason stored"
 is "$(wc -l <"$FAKE_DIR/connections.log")" "$before" "  ... and nothing reached the server behind TLS"
 

@@ -97,7 +97,12 @@ relay_start
 call() { # N: one call to agent N; sets SID, CS, RES
 	read -r SID CS <<<"$(new_session "+1800555030$1")"
 	RES=$(sim -D "${2:-4000}" -T s600,q3400 -E 0x66 "$SID:$CS")
-	sleep 0.3
+	settle
+}
+# settle: the relay stored the session's end and its function call.
+settle() {
+	eventually 10 session_over "$SID"
+	eventually 10 events_at_least "$SID" 1 function_call
 }
 fn_event() { db_sql "SELECT content FROM call_events WHERE session_id = '$SID' AND kind = 'function_call'"; }
 said() { db_sql "SELECT GROUP_CONCAT(content SEPARATOR '|') FROM call_events WHERE session_id = '$SID' AND kind = 'transcript' AND role = 'assistant'"; }
@@ -137,7 +142,7 @@ like "$(fn_event)" 'no such tool' "  ... recorded"
 before=$(wc -l <"$TEST_TMP/tool-http.jsonl")
 read -r SID CS <<<"$(new_session +18005550310)"
 RES=$(sim -D 4000 -T s600,q3400 -E 0x66 "$SID:$CS")
-sleep 0.3
+settle
 like "$(said)" 'The tool said: \{"error":"the arguments are not a valid JSON object"\}' "malformed arguments: an error output"
 is "$(wc -l <"$TEST_TMP/tool-http.jsonl")" "$before" "  ... and the tool is not called"
 like "$(fn_event)" 'malformed arguments' "  ... recorded"
@@ -145,7 +150,7 @@ like "$(fn_event)" 'malformed arguments' "  ... recorded"
 before=$(wc -l <"$TEST_TMP/tool-http.jsonl")
 read -r SID CS <<<"$(new_session +18005550311)"
 RES=$(sim -D 4500 -T s400,q700,s400,q3000 "$SID:$CS")
-sleep 0.3
+settle
 ok "$([ "$(json_field "$RES" clears)" -ge 1 ]; echo $?)" "barge-in: the answer was interrupted"
 f=$(grep -l '"model":"fake-function-late"' "$FAKE_DIR"/conn-*.jsonl | head -1)
 like "$(grep '"function_call_output"' "$f")" 'not run: the caller interrupted' "barge-in: the late function call gets an error output"

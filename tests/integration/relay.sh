@@ -37,7 +37,11 @@ is "$(json_field "$res" heard_foreign_bytes)" 0 "the caller hears exactly its ow
 is "$(json_field "$res" marks_echoed)" "$(json_field "$res" marks_received)" "every mark the relay sent was echoed"
 ok "$([ "$(json_field "$res" marks_received)" -gt 0 ]; echo $?)" "a mark follows the agent's audio"
 is "$(json_field "$res" protocol_errors)" 0 "every message to Twilio is well-formed and names the stream"
-sleep 0.5
+# The relay stores the end, and closes OpenAI's socket, after the caller's
+# side closed: wait for both (and for the call's 5 transcripts and digit).
+eventually 10 session_over "$sid"
+eventually 10 rec_closed "$(conn_file 1)"
+eventually 10 events_at_least "$sid" 5 transcript dtmf
 stream=$(json_field "$res" stream_sid)
 is "$(field "$sid" "CONCAT(status, '|', end_reason, '|', stream_sid, '|', ended_at IS NOT NULL, '|', connected_at IS NOT NULL)")" \
 	"ended|caller hung up (stop)|$stream|1|1" "session: ended, with the stream, the reason and the times"

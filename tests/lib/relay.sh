@@ -13,10 +13,16 @@ TWILIO_SIM=${TWILIO_SIM:-$top_builddir/tests/tools/twilio-sim}
 RELAY=$top_builddir/callbridge-relay
 OPENAI_KEY=sk-test-0123456789
 
+# free_port: a port nothing listens on, below the kernel's ephemeral range
+# (ip_local_port_range, usually from 32768): a port in that range may be
+# taken as the source port of an outgoing connection (of this test or of
+# one running beside it) between this check and the bind.
 free_port() {
-	local p
+	local p lo=32768
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 21000 ] || lo=32768
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % (lo - 20000)))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -63,15 +69,31 @@ connect_timeout = 3
 CONF
 }
 
+# relay_start [args]: start the relay and wait for this instance's
+# "ready" (the log is appended to across restarts: an earlier instance's
+# line does not count; the listener exists when it is logged).  When the
+# port free_port picked was taken in the meantime (by a test running beside
+# this one), another one is picked and written into the configuration.
 relay_start() {
 	RELAY_LOG=$TEST_TMP/relay.log
-	"$RELAY" -c "$TEST_TMP/callbridge.conf" "$@" >>"$RELAY_LOG" 2>&1 &
-	RELAY_PID=$!
-	local i
-	for i in $(seq 1 100); do
-		grep -q 'ready' "$RELAY_LOG" 2>/dev/null && return 0
-		kill -0 "$RELAY_PID" 2>/dev/null || break
-		sleep 0.05
+	local before i try
+	for try in 1 2 3 4 5; do
+		before=0
+		[ -f "$RELAY_LOG" ] && before=$(wc -l <"$RELAY_LOG")
+		"$RELAY" -c "$TEST_TMP/callbridge.conf" "$@" >>"$RELAY_LOG" 2>&1 &
+		RELAY_PID=$!
+		for i in $(seq 1 200); do
+			tail -n +$((before + 1)) "$RELAY_LOG" | grep -q ' ready: ' && return 0
+			kill -0 "$RELAY_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -0 "$RELAY_PID" 2>/dev/null && break
+		wait "$RELAY_PID" 2>/dev/null
+		tail -n +$((before + 1)) "$RELAY_LOG" | grep -q 'cannot listen on \[relay\] listen' &&
+			grep -q "^listen = 127.0.0.1:$RELAY_PORT\$" "$TEST_TMP/callbridge.conf" || break
+		RELAY_PORT=$(free_port)
+		sed -i "s/^listen = 127.0.0.1:[0-9]*\$/listen = 127.0.0.1:$RELAY_PORT/" \
+			"$TEST_TMP/callbridge.conf"
 	done
 	echo "Bail out! callbridge-relay did not start"
 	cat "$RELAY_LOG" >&2
@@ -98,6 +120,32 @@ new_session() {
 sim() {
 	"$TWILIO_SIM" -u "ws://127.0.0.1:$RELAY_PORT" -P "$WH_RELAY" -t "$WH_TOKEN" "$@"
 }
+
+# session_over SID: the relay has stored the end of that session (ended or
+# failed); it does so after Twilio's side closed, in its own time.
+session_over() {
+	case $(db_sql "SELECT status FROM call_sessions WHERE session_id = '$1'") in
+	ended | failed) return 0 ;;
+	esac
+	return 1
+}
+
+# events_at_least SID N [KIND...]: the session has at least N stored
+# call_events (of those kinds).
+events_at_least() {
+	local sid=$1 n=$2 kinds=
+	shift 2
+	[ $# -gt 0 ] && kinds=" AND kind IN ('$(printf '%s\n' "$@" | paste -sd, - | sed "s/,/','/g")')"
+	[ "$(db_sql "SELECT COUNT(*) FROM call_events WHERE session_id = '$sid'$kinds")" -ge "$n" ]
+}
+
+# rec_closed FILE: the fake OpenAI server has recorded the end of the
+# connection FILE records (the relay closes it after the call, in its own
+# time).
+rec_closed() { tail -n1 "$1" 2>/dev/null | grep -q '^{"closed":'; }
+
+# relay_logged REGEX: the relay's log has a line matching REGEX (grep -E).
+relay_logged() { grep -Eq -- "$1" "$RELAY_LOG"; }
 
 # json_field JSONLINE KEY: a scalar of a flat JSON object (numbers, bools, strings).
 json_field() {

@@ -92,6 +92,19 @@ test_cleanup() {
 # now_ms: milliseconds since the epoch.
 now_ms() { date +%s%3N; }
 
+# eventually SECONDS COMMAND [ARGS...]: run COMMAND every 50 ms until it
+# succeeds; fails when it still does not after SECONDS.  For what another
+# process does in its own time (a row stored, a file written, a log line):
+# SECONDS is a deadline, not a delay, so make it generous.
+eventually() {
+	local end=$(($(now_ms) + $1 * 1000))
+	shift
+	until "$@"; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
 # no_sanitizer_reports: after stopping the programs, check that none of
 # their logs has an AddressSanitizer, LeakSanitizer or UBSan report (the
 # suite is built with --enable-sanitizers in CI).

@@ -82,6 +82,15 @@ wh_stop() {
 	WH_PID=
 }
 
+# wh_connected [N]: at least N (default 1) FastCGI connections to the
+# webhook's socket are established (ss(8) lists the webhook's end of each
+# under the socket's path).  The webhook accepts at once when it has an
+# idle worker: this is how a test knows its request reached it.
+wh_connected() {
+	[ "$(ss -Hx state established 2>/dev/null |
+		awk -v p="$WH_SOCK" '$4 == p { n++ } END { print n + 0 }')" -ge "${1:-1}" ]
+}
+
 urlencode() {
 	local LC_ALL=C s=$1 i c out=
 	for ((i = 0; i < ${#s}; i++)); do
