@@ -21,16 +21,6 @@ svc_stop() {
 	SVC_PIDS=
 }
 
-# wait_for FILE REGEX: up to 10 s for a line matching REGEX in FILE.
-wait_for() {
-	local i
-	for i in $(seq 1 200); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 db_start
 db_sql "INSERT INTO agents (name) VALUES ('support');
 	INSERT INTO phone_numbers (number, agent_id) VALUES ('+18005550100', 1);"
@@ -44,7 +34,7 @@ WH_NOTIFY=$TEST_TMP/webhook.notify
 	"$WEBHOOK" -c "$TEST_TMP/callbridge.conf" >"$TEST_TMP/webhook.log" 2>&1 &
 WH_SVC=$!
 SVC_PIDS=$WH_SVC
-wait_for "$WH_NOTIFY" '^READY=1'
+eventually 10 grep -Eqs '^READY=1' "$WH_NOTIFY"
 ok $? "the webhook on fd 0 tells the manager READY=1"
 like "$(cat "$WH_NOTIFY")" 'STATUS=serving on fd 0 with [0-9]+ threads' "  ... with a STATUS line"
 like "$(grep ' ready: ' "$TEST_TMP/webhook.log")" 'on fd 0' "  ... and logs that it serves fd 0"
@@ -68,7 +58,7 @@ RELAY_NOTIFY=$TEST_TMP/relay.notify
 	"$RELAY" -c "$TEST_TMP/callbridge.conf" >"$TEST_TMP/relay-svc.log" 2>&1 &
 RELAY_SVC=$!
 SVC_PIDS=$RELAY_SVC
-wait_for "$RELAY_NOTIFY" '^READY=1'
+eventually 10 grep -Eqs '^READY=1' "$RELAY_NOTIFY"
 ok $? "the relay tells the manager READY=1"
 (exec 3<>"/dev/tcp/127.0.0.1/$RELAY_PORT") 2>/dev/null
 ok $? "  ... once it accepts connections on its port"
@@ -89,7 +79,7 @@ relay_stop
 NOTIFY_SOCKET=relative.sock "$WEBHOOK" -c "$TEST_TMP/callbridge.conf" \
 	-l "unix:$TEST_TMP/plain.sock" >"$TEST_TMP/webhook2.log" 2>&1 &
 WH2=$!
-wait_for "$TEST_TMP/webhook2.log" ' ready: '
+eventually 10 grep -Eqs ' ready: ' "$TEST_TMP/webhook2.log"
 ok $? "the webhook starts with a malformed \$NOTIFY_SOCKET"
 like "$(cat "$TEST_TMP/webhook2.log")" 'cannot notify the service manager: Invalid argument' "  ... and says why it could not notify"
 kill -TERM "$WH2"

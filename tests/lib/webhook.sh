@@ -8,6 +8,9 @@
 # fcgi METHOD URI [BODY [CTYPE [SIG]]]  one request through cgi-fcgi; prints
 #                                    the raw response (headers, blank line, body)
 # twilio_post URI name=value ...     a correctly signed form POST
+# http_twilio_post URI name=value ... the same over HTTP to $WH_PUBLIC (through
+#                                    a web server) with curl; prints the
+#                                    response with its status line and headers
 # resp_status/resp_body/resp_header  pick a response apart
 
 : "${top_builddir:?}"
@@ -141,6 +144,14 @@ twilio_post() {
 	local uri=$1; shift
 	fcgi POST "$uri" "$(form_body "$@")" application/x-www-form-urlencoded \
 		"$(twilio_sign "$WH_PUBLIC$uri" "$@")"
+}
+
+http_twilio_post() {
+	local uri=$1; shift
+	curl -s -i -X POST "$WH_PUBLIC$uri" \
+		-H "X-Twilio-Signature: $(twilio_sign "$WH_PUBLIC$uri" "$@")" \
+		-H 'Content-Type: application/x-www-form-urlencoded' \
+		--data-binary "$(form_body "$@")" | tr -d '\r'
 }
 
 resp_status() { printf '%s\n' "$1" | sed -n '1s/^Status: \([0-9]*\).*/\1/p'; }

@@ -61,15 +61,6 @@ okd() {
 # unit_value UNIT KEY: the first KEY= of an installed unit.
 unit_value() { sed -n "s/^$2=//p" "$UNITS/$1" | head -n 1; }
 
-wait_for() { # FILE REGEX: up to 10 s
-	local i
-	for i in $(seq 1 200); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # ---------------------------------------------------------------- install
 apt-get purge -y -q callbridge callbridge-webhook callbridge-relay callbridge-common >/dev/null 2>&1
 out=$(apt-get install -y -q "$PKG_DIR"/callbridge_*_all.deb "$PKG_DIR"/callbridge-common_*.deb \
@@ -177,7 +168,7 @@ okd $? "the webhook's ExecStartPre (-t) passes" "$out"
 	-g "$(unit_value callbridge-webhook.service Group)" -- \
 	$(unit_value callbridge-webhook.service ExecStart) >"$TEST_TMP/webhook.log" 2>&1 &
 WH_SVC=$!
-wait_for "$TEST_TMP/webhook.notify" '^READY=1'
+eventually 10 grep -Eqs '^READY=1' "$TEST_TMP/webhook.notify"
 okd $? "the webhook, socket-activated as the unit runs it, tells READY=1" "$(cat "$TEST_TMP/webhook.log")"
 is "$(stat -c '%a %U:%G' "$sock")" "660 root:www-data" "  ... on $sock, 0660 root:www-data"
 
@@ -188,7 +179,7 @@ okd $? "the relay's ExecStartPre (-t) passes" "$out"
 	-g "$(unit_value callbridge-relay.service Group)" -- \
 	$(unit_value callbridge-relay.service ExecStart) >"$TEST_TMP/relay.log" 2>&1 &
 RELAY_SVC=$!
-wait_for "$TEST_TMP/relay.notify" '^READY=1'
+eventually 10 grep -Eqs '^READY=1' "$TEST_TMP/relay.notify"
 okd $? "the relay, as the unit runs it, tells READY=1" "$(cat "$TEST_TMP/relay.log")"
 is "$(ps -o user= -p "$(pgrep -P "$RELAY_SVC" | head -n 1)")" callbridge "  ... running as callbridge"
 
@@ -197,20 +188,13 @@ health=$(curl -s "$WH_PUBLIC/api/health/")
 like "$health" '"database": *"ok"' "GET /api/health/ through the installed Apache"
 CALL=$(new_call_sid)
 COMMON=(CallSid=$CALL AccountSid=$ACCOUNT_SID From=+14155550100 To=+18005550100 ApiVersion=2010-04-01 Direction=inbound)
-post() { # URI name=value ...: a signed Twilio request through Apache
-	local uri=$1; shift
-	curl -s -i -X POST "$WH_PUBLIC$uri" \
-		-H "X-Twilio-Signature: $(twilio_sign "$WH_PUBLIC$uri" "$@")" \
-		-H 'Content-Type: application/x-www-form-urlencoded' \
-		--data-binary "$(form_body "$@")" | tr -d '\r'
-}
 # The configured public URL is what is signed, whatever Host says.
 spoof=(CallSid=$(new_call_sid) AccountSid=$ACCOUNT_SID From=+14155550100 To=+18005550100 CallStatus=ringing)
 resp=$(curl -s -i -X POST "$WH_PUBLIC/api/webhook/" -H 'Host: attacker.example' \
 	-H "X-Twilio-Signature: $(twilio_sign "http://attacker.example/api/webhook/" "${spoof[@]}")" \
 	-H 'Content-Type: application/x-www-form-urlencoded' --data-binary "$(form_body "${spoof[@]}")" | tr -d '\r')
 like "$resp" '^HTTP/1.1 403' "a request signed for the Host it sends, not for public_url: 403"
-resp=$(post /api/webhook/ "${COMMON[@]}" CallStatus=ringing)
+resp=$(http_twilio_post /api/webhook/ "${COMMON[@]}" CallStatus=ringing)
 like "$resp" '^HTTP/1.1 200' "the incoming-call webhook through Apache: 200"
 SID=$(printf '%s' "$resp" | grep -oE 'realtime/[0-9a-f-]{36}' | cut -d/ -f2)
 like "$resp" "<Stream url=\"ws://localhost/ws/realtime/$SID/\"" "  ... TwiML streaming to the relay's public URL"
@@ -220,9 +204,9 @@ okd $? "a simulated call streams through Apache to the relay and OpenAI" "$(tail
 result=$(cat "$TEST_TMP/call.json")
 ok "$(awk -v n="$(json_field "$result" heard_bytes)" 'BEGIN { exit !(n > 0) }'; echo $?)" \
 	"  ... and the caller hears the agent ($(json_field "$result" heard_bytes) bytes)"
-resp=$(post /api/connect-action/ "${COMMON[@]}" CallStatus=in-progress)
+resp=$(http_twilio_post /api/connect-action/ "${COMMON[@]}" CallStatus=in-progress)
 like "$resp" '<Hangup/>' "connect-action after the stream: hang up"
-post /api/status/ "${COMMON[@]}" CallStatus=completed SequenceNumber=2 CallDuration=4 >/dev/null
+http_twilio_post /api/status/ "${COMMON[@]}" CallStatus=completed SequenceNumber=2 CallDuration=4 >/dev/null
 for i in $(seq 1 50); do
 	[ "$(db_sql "SELECT status FROM call_sessions WHERE session_id = '$SID'")" = ended ] && break
 	sleep 0.1
