@@ -530,9 +530,24 @@ conf_load(struct conf *cf, const char *path, unsigned programs,
 			free(*(char **)((char *)cf + k->offset));
 			*(char **)((char *)cf + k->offset) = strdup(env);
 		}
+		v = *(char **)((char *)cf + k->offset);
+		/*
+		 * The packaged configuration file ships "change-me" secrets:
+		 * refuse them, so that an unedited install fails its -t check
+		 * with a clear message instead of running with a guessable
+		 * secret.  Database set-up only reads [database].
+		 */
+		if (k->type == T_SECRET && v != NULL &&
+		    strncasecmp(v, CONF_PLACEHOLDER, strlen(CONF_PLACEHOLDER)) == 0 &&
+		    ((programs & (CONF_WEBHOOK | CONF_RELAY)) ||
+		    strcmp(k->section, "database") == 0)) {
+			diag_add(diag, path, 0, false,
+			    "[%s] %s is still the example's placeholder; "
+			    "set it (or %s)", k->section, k->name, k->env);
+			errors++;
+		}
 		if (!(k->required & programs))
 			continue;
-		v = *(char **)((char *)cf + k->offset);
 		if (v == NULL || v[0] == '\0') {
 			if (k->type == T_SECRET)
 				diag_add(diag, path, 0, false,
@@ -541,30 +556,6 @@ conf_load(struct conf *cf, const char *path, unsigned programs,
 			else
 				diag_add(diag, path, 0, false,
 				    "[%s] %s is required", k->section, k->name);
-			errors++;
-		}
-	}
-	/*
-	 * The packaged configuration file ships "change-me" secrets: refuse
-	 * them, so that an unedited install fails its -t check with a clear
-	 * message instead of running with a guessable secret.
-	 */
-	for (i = 0; i < NKEYS; i++) {
-		const struct conf_key	*k = &conf_keys[i];
-		const char		*v;
-
-		if (k->type != T_SECRET)
-			continue;
-		/* Database set-up only reads [database]. */
-		if (!(programs & (CONF_WEBHOOK | CONF_RELAY)) &&
-		    strcmp(k->section, "database") != 0)
-			continue;
-		v = *(char **)((char *)cf + k->offset);
-		if (v != NULL && strncasecmp(v, CONF_PLACEHOLDER,
-		    strlen(CONF_PLACEHOLDER)) == 0) {
-			diag_add(diag, path, 0, false,
-			    "[%s] %s is still the example's placeholder; "
-			    "set it (or %s)", k->section, k->name, k->env);
 			errors++;
 		}
 	}
