@@ -530,14 +530,14 @@ conf_load(struct conf *cf, const char *path, unsigned programs,
 			free(*(char **)((char *)cf + k->offset));
 			*(char **)((char *)cf + k->offset) = strdup(env);
 		}
-		v = *(char **)((char *)cf + k->offset);
 		/*
 		 * The packaged configuration file ships "change-me" secrets:
 		 * refuse them, so that an unedited install fails its -t check
 		 * with a clear message instead of running with a guessable
 		 * secret.  Database set-up only reads [database].
 		 */
-		if (k->type == T_SECRET && v != NULL &&
+		if (k->type == T_SECRET &&
+		    (v = *(char **)((char *)cf + k->offset)) != NULL &&
 		    strncasecmp(v, CONF_PLACEHOLDER, strlen(CONF_PLACEHOLDER)) == 0 &&
 		    ((programs & (CONF_WEBHOOK | CONF_RELAY)) ||
 		    strcmp(k->section, "database") == 0)) {
@@ -548,6 +548,7 @@ conf_load(struct conf *cf, const char *path, unsigned programs,
 		}
 		if (!(k->required & programs))
 			continue;
+		v = *(char **)((char *)cf + k->offset);
 		if (v == NULL || v[0] == '\0') {
 			if (k->type == T_SECRET)
 				diag_add(diag, path, 0, false,
